@@ -68,6 +68,12 @@ fn ci(root: &Path) -> Result<(), String> {
         ],
     )?;
     cargo(root, &["test", "--workspace", "--locked"])?;
+    // Broken intra-doc links and malformed docs fail like any lint.
+    cargo_with_env(
+        root,
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     // `--allow-dirty` only lets a developer run this before committing; the
     // verify build of the packaged crate still runs in full.
     cargo(
@@ -89,10 +95,15 @@ fn step(name: &str) {
 }
 
 fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
+    cargo_with_env(root, args, &[])
+}
+
+fn cargo_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     step(&format!("cargo {}", args.join(" ")));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
+use crate::hooks::{ClientState, RetryPolicy};
 use crate::{Client, DEFAULT_BASE_URL};
 
 /// How long to wait for a TCP and TLS connection by default.
@@ -32,7 +33,7 @@ impl Client {
     }
 
     /// A builder for a client authenticated with `api_key`, to change the
-    /// base URL or the timeouts.
+    /// base URL, the timeouts or the retry policy.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -49,6 +50,7 @@ impl Client {
             base_url: DEFAULT_BASE_URL.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -60,6 +62,7 @@ pub struct ClientBuilder {
     base_url: String,
     timeout: Duration,
     connect_timeout: Duration,
+    retry: RetryPolicy,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -69,6 +72,7 @@ impl fmt::Debug for ClientBuilder {
             .field("base_url", &self.base_url)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -81,8 +85,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Limits how long one request may take in all (default
-    /// [`DEFAULT_TIMEOUT`]).
+    /// Limits how long one attempt of a request may take in all, from
+    /// sending to reading the whole response (default [`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -92,6 +96,13 @@ impl ClientBuilder {
     /// [`DEFAULT_CONNECT_TIMEOUT`]).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets when idempotent requests are retried (default
+    /// [`RetryPolicy::default`]; [`RetryPolicy::none`] turns retries off).
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -124,7 +135,11 @@ impl ClientBuilder {
             .tls_backend_preconfigured(tls_config()?)
             .build()
             .map_err(|e| BuildError::Http(e.to_string()))?;
-        Ok(Client::new_with_client(base_url, http))
+        Ok(Client::new_with_client(
+            base_url,
+            http,
+            ClientState { retry: self.retry },
+        ))
     }
 }
 

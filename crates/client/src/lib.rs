@@ -2,21 +2,32 @@
 //!
 //! The [`Client`], its request builders and every type in [`types`] are
 //! generated at build time by [progenitor] from `alphamoon-workspace.json`,
-//! the published rendering of the project's hand-written OpenAPI spec. The
-//! hand-written part of this crate is small: [`Client::from_api_key`] and
-//! [`Client::builder`] set up authentication, the base URL, timeouts and
-//! TLS.
+//! the published rendering of the project's hand-written OpenAPI spec. So
+//! are [`Scope`], [`ScopeGroup`] and [`ApiKeyStatus`], as *open* enums: a
+//! value newer than this client deserializes to `Unknown` instead of
+//! failing, and serializes back unchanged.
+//!
+//! The hand-written layer is small:
+//!
+//! - [`Client::from_api_key`] and [`Client::builder`]: authentication, base
+//!   URL, timeouts (defaults [`DEFAULT_TIMEOUT`] per attempt and
+//!   [`DEFAULT_CONNECT_TIMEOUT`]), TLS, and the [`RetryPolicy`];
+//! - retries of idempotent requests and a `tracing` event per attempt
+//!   (operation, method, path, status, duration; never a header);
+//! - [`Client::list_all_api_keys`], a stream over every page;
+//! - [`Error`], what every call's failure converts to with `?`;
+//! - [`ApiKeySecret`], which keeps the one-time secret out of `Debug`.
+//!
+//! # Example
+//!
+//! Create a key, list every key, delete the new one:
 //!
 //! ```no_run
-//! use alphamoon_client::{Client, types};
+//! use alphamoon_client::{Client, Error, Scope, StatusCode, types};
+//! use futures_util::TryStreamExt as _;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::from_api_key("your_api_key_here")?;
-//!
-//! let page = client.list_api_keys().limit(10).send().await?;
-//! for key in &page.api_keys {
-//!     println!("{} {} {}", key.id.as_str(), key.name.as_str(), key.status);
-//! }
+//! let client = Client::from_api_key(&std::env::var("ALPHAMOON_API_KEY")?)?;
 //!
 //! let created = client
 //!     .create_api_key()
@@ -24,11 +35,28 @@
 //!         types::CreateApiKeyRequest::builder()
 //!             .name("CI uploader")
 //!             .exp(chrono::Utc::now() + chrono::Duration::days(90))
-//!             .scopes(vec![types::Scope::WorkspaceFileUpload]),
+//!             .scopes(vec![Scope::WorkspaceFileUpload, Scope::WorkspaceFileDownload]),
 //!     )
 //!     .send()
-//!     .await?;
-//! client.delete_api_key().api_key_id(created.id.clone()).send().await?;
+//!     .await
+//!     .map_err(Error::from)?
+//!     .into_inner();
+//! // Shown once: store it now.
+//! let secret: &str = created.key.expose_secret();
+//! # let _ = secret;
+//!
+//! let keys: Vec<types::ApiKey> = client.list_all_api_keys(100).try_collect().await?;
+//! for key in &keys {
+//!     println!("{} {} {} expires {}", key.id.as_str(), key.name.as_str(), key.status, key.exp);
+//! }
+//!
+//! match client.delete_api_key().api_key_id(created.id.clone()).send().await {
+//!     Ok(_) => println!("deleted {}", created.id.as_str()),
+//!     Err(e) => match Error::from(e) {
+//!         e if e.status() == Some(StatusCode::NOT_FOUND) => println!("already gone"),
+//!         e => return Err(e.into()),
+//!     },
+//! }
 //! # Ok(())
 //! # }
 //! ```
@@ -37,6 +65,11 @@
 #![deny(missing_docs)]
 
 mod config;
+mod error;
+mod hooks;
+mod open_enum;
+mod paginate;
+mod secret;
 
 // The generated code documents what the spec describes; it is not held to
 // this crate's lints.
@@ -53,6 +86,13 @@ mod generated {
 }
 
 pub use config::{BuildError, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, USER_AGENT};
+pub use error::{Error, RawError};
 pub use generated::{
-    ByteStream, Client, ClientInfo, DEFAULT_BASE_URL, Error, ResponseValue, builder, prelude, types,
+    ApiKeyStatus, ByteStream, Client, ClientInfo, DEFAULT_BASE_URL, ResponseValue, Scope,
+    ScopeGroup, builder, prelude, types,
 };
+pub use hooks::{ClientState, RetryPolicy};
+pub use open_enum::UnknownValue;
+pub(crate) use open_enum::open_enum_impls;
+pub use reqwest::StatusCode;
+pub use secret::ApiKeySecret;

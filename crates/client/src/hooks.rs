@@ -1,0 +1,172 @@
+//! How every generated operation sends its request: retries for idempotent
+//! requests, and one tracing event per attempt. This is progenitor's
+//! `ClientHooks::exec`, so the generated code needs no changes.
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::Client;
+
+/// When and how often an idempotent request (`GET`, `DELETE`) is sent again.
+///
+/// A request is retried after a `429 Too Many Requests`, a `503 Service
+/// Unavailable`, or a failure to connect. The wait is the server's
+/// `Retry-After` when it sends one (in seconds or as an HTTP-date);
+/// otherwise it grows exponentially from [`base_delay`](Self::base_delay),
+/// capped at [`max_delay`](Self::max_delay), with random jitter so that
+/// many clients do not retry in step. A `Retry-After` longer than
+/// `max_delay` is not waited out: the error is returned at once.
+///
+/// `POST` (create) is never retried: the server may have created the key
+/// before the failure, and a second attempt would make another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How many times a request is sent at most, the first included. `1`
+    /// turns retries off. Default 3.
+    pub max_attempts: u32,
+    /// The wait before the first retry when the server gives no
+    /// `Retry-After`. Default 200 ms.
+    pub base_delay: Duration,
+    /// The longest wait between attempts. Default 10 s.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: every request is sent once.
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The wait before attempt `attempt + 1`, or `None` to stop.
+    fn delay(&self, attempt: u32, headers: Option<&HeaderMap>) -> Option<Duration> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        if let Some(wait) = headers.and_then(retry_after) {
+            return (wait <= self.max_delay).then_some(wait);
+        }
+        let exponential = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt - 1))
+            .min(self.max_delay);
+        // "Equal jitter": half the delay fixed, half random.
+        let half = exponential / 2;
+        Some(half + half.mul_f64(random_fraction()))
+    }
+}
+
+/// A uniformly random number in `[0, 1)`. `RandomState` is seeded from the
+/// OS for every instance, which is all the randomness jitter needs.
+fn random_fraction() -> f64 {
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// How long a `Retry-After` header asks to wait: delay-seconds or an
+/// HTTP-date (RFC 9110 §10.2.3).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.signed_duration_since(chrono::Utc::now());
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+fn is_retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+}
+
+/// What the generated `Client` carries besides its base URL and
+/// `reqwest::Client` (progenitor's "inner type").
+#[derive(Clone, Debug, Default)]
+pub struct ClientState {
+    pub(crate) retry: RetryPolicy,
+}
+
+impl ClientHooks<ClientState> for Client {
+    async fn exec(
+        &self,
+        mut request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let policy = &self.inner().retry;
+        let idempotent = request.method().is_idempotent();
+        let mut attempt = 1;
+        loop {
+            // A request whose body cannot be cloned is sent once.
+            let retry_copy = (idempotent && attempt < policy.max_attempts)
+                .then(|| request.try_clone())
+                .flatten();
+            let method = request.method().clone();
+            let path = request.url().path().to_owned();
+            let started = Instant::now();
+            let result = self.client().execute(request).await;
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+            let delay = match &result {
+                Ok(response) => {
+                    tracing::debug!(
+                        operation = info.operation_id,
+                        %method,
+                        path,
+                        status = response.status().as_u16(),
+                        elapsed_ms,
+                        attempt,
+                        "request finished"
+                    );
+                    is_retryable_status(response.status())
+                        .then(|| policy.delay(attempt, Some(response.headers())))
+                        .flatten()
+                }
+                Err(error) => {
+                    tracing::debug!(
+                        operation = info.operation_id,
+                        %method,
+                        path,
+                        elapsed_ms,
+                        attempt,
+                        error = %error,
+                        "request failed"
+                    );
+                    error
+                        .is_connect()
+                        .then(|| policy.delay(attempt, None))
+                        .flatten()
+                }
+            };
+            let (Some(delay), Some(copy)) = (delay, retry_copy) else {
+                return result;
+            };
+            tracing::info!(
+                operation = info.operation_id,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "retrying"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            request = copy;
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The hand-written client layer against a scripted server on 127.0.0.1:
+//! statuses, paging, retries, timeouts, open enums and secret hygiene.
+
+mod support;
+
+use std::time::Duration;
+
+use alphamoon_client::{
+    ApiKeyStatus, Client, Error, RetryPolicy, Scope, ScopeGroup, StatusCode, types,
+};
+use futures_util::TryStreamExt as _;
+use support::{
+    Reply, SECRET, Server, client, create_body, created_json, fast_retries, key_json, page_json,
+};
+
+/// A server that holds `total` keys and pages through them honestly,
+/// applying at most `max_limit` per page.
+async fn paging_server(total: usize, max_limit: u64) -> Server {
+    let keys: Vec<_> = (0..total).map(key_json).collect();
+    Server::start(move |req, _| {
+        let offset = req.query("offset").unwrap_or(0);
+        let limit = req.query("limit").unwrap_or(100).min(max_limit);
+        let start = (offset as usize).min(keys.len());
+        let end = (start + limit as usize).min(keys.len());
+        Reply::json(
+            200,
+            page_json(&keys[start..end], offset, limit, total as u64),
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn stream_yields_each_key_exactly_once_for_any_page_size() {
+    const N: usize = 23;
+    for page_size in [1u64, 7, 100] {
+        let server = paging_server(N, 100).await;
+        let keys: Vec<types::ApiKey> = client(&server)
+            .list_all_api_keys(page_size)
+            .try_collect()
+            .await
+            .expect("list all");
+        let ids: std::collections::BTreeSet<_> = keys.iter().map(|k| k.id.to_string()).collect();
+        assert_eq!(keys.len(), N, "page size {page_size}");
+        assert_eq!(ids.len(), N, "page size {page_size}: distinct ids");
+
+        let seen = server.seen();
+        assert!(seen.iter().all(|r| r.query("limit") == Some(page_size)));
+        // Stops on the short (or, when N divides evenly, empty) last page.
+        let pages = (N as u64).div_ceil(page_size);
+        assert!(
+            seen.len() as u64 == pages || seen.len() as u64 == pages + 1,
+            "page size {page_size}: {} requests for {pages} pages",
+            seen.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn stream_follows_a_server_that_applies_a_smaller_limit() {
+    let server = paging_server(25, 10).await;
+    let keys: Vec<_> = client(&server)
+        .list_all_api_keys(100)
+        .try_collect()
+        .await
+        .expect("list all");
+    assert_eq!(keys.len(), 25);
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn stream_ends_with_an_error_when_the_server_repeats_a_page() {
+    // Always the same full page and a total that never comes.
+    let server = Server::start(|req, _| {
+        let keys: Vec<_> = (0..5).map(key_json).collect();
+        Reply::json(
+            200,
+            page_json(&keys, req.query("offset").unwrap_or(0), 5, 1_000_000),
+        )
+    })
+    .await;
+    let result: Result<Vec<_>, _> = client(&server).list_all_api_keys(5).try_collect().await;
+    let err = result.expect_err("a repeated page is an error");
+    assert!(matches!(err, Error::InvalidResponse { .. }), "{err}");
+    assert!(err.to_string().contains("already listed"), "{err}");
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn unknown_scope_and_status_survive_a_round_trip() {
+    let mut key = key_json(7);
+    key["scopes"] = serde_json::json!(["workspace.collection:create", "workspace.brand_new:thing"]);
+    key["status"] = "Suspended".into();
+    let body = page_json(&[key], 0, 100, 1);
+    let wire: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let server = Server::start(move |_, _| Reply::json(200, &body)).await;
+
+    let page = client(&server)
+        .list_api_keys()
+        .send()
+        .await
+        .expect("list")
+        .into_inner();
+    let key = &page.api_keys[0];
+    assert_eq!(key.scopes[0], Scope::WorkspaceCollectionCreate);
+    assert!(!key.scopes[1].is_known());
+    assert_eq!(key.scopes[1].as_str(), "workspace.brand_new:thing");
+    assert_eq!(key.scopes[1].group(), None);
+    assert_eq!(key.status.as_str(), "Suspended");
+    assert!(!key.status.is_known());
+    assert_eq!(serde_json::to_value(&page).expect("serialize"), wire);
+}
+
+#[test]
+fn scopes_carry_their_group_and_description_from_the_spec() {
+    assert_eq!(Scope::ALL.len(), 28);
+    assert_eq!(ScopeGroup::ALL.len(), 10);
+    let mut grouped = 0;
+    for group in ScopeGroup::ALL {
+        assert_eq!(ScopeGroup::from_name(group.name()), Some(*group));
+        for scope in group.scopes() {
+            assert_eq!(scope.group(), Some(*group), "{scope}");
+            grouped += 1;
+        }
+    }
+    assert_eq!(grouped, 28, "every scope is in exactly one group");
+    for scope in Scope::ALL {
+        assert!(
+            scope.description().is_some_and(|d| !d.is_empty()),
+            "{scope}"
+        );
+    }
+    assert_eq!(
+        Scope::WorkspaceAdminApiKeyManage.description(),
+        Some("Grants access to manage all API keys in the organization.")
+    );
+    assert_eq!(
+        Scope::WorkspaceAdminApiKeyManage.group(),
+        Some(ScopeGroup::ApiKeyAdmin)
+    );
+    assert_eq!(ScopeGroup::Collections.title(), "Collections & images");
+    assert_eq!("Expired".parse::<ApiKeyStatus>(), Ok(ApiKeyStatus::Expired));
+}
+
+#[tokio::test]
+async fn documented_error_statuses_become_api_errors_with_their_problem() {
+    for status in [400u16, 401, 403, 500] {
+        let server = Server::start(move |_, _| Reply::problem(status, "nope")).await;
+        let err = Error::from(
+            client(&server)
+                .list_api_keys()
+                .send()
+                .await
+                .expect_err("error"),
+        );
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(err.problem().map(|p| p.status), Some(i32::from(status)));
+        assert_eq!(
+            err.problem().and_then(|p| p.detail.as_deref()),
+            Some("nope")
+        );
+        assert!(!err.is_retryable(), "{status}");
+        assert!(
+            err.to_string().starts_with(&format!("HTTP {status}")),
+            "{err}"
+        );
+        assert_eq!(server.seen().len(), 1, "{status} is not retried");
+    }
+
+    let server = Server::start(|_, _| Reply::problem(404, "No API key with that id.")).await;
+    let err = client(&server)
+        .delete_api_key()
+        .api_key_id("31b7de83bfa24a9dbf2150beb5e5660b")
+        .send()
+        .await
+        .map_err(Error::from)
+        .expect_err("404");
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    assert_eq!(
+        err.to_string(),
+        "HTTP 404 Not Found: No API key with that id."
+    );
+}
+
+#[tokio::test]
+async fn create_accepts_200_and_201_and_delete_its_string_body() {
+    for status in [200u16, 201] {
+        let server = Server::start(move |_, _| Reply::json(status, created_json())).await;
+        let created = client(&server)
+            .create_api_key()
+            .body(create_body())
+            .send()
+            .await
+            .expect("create")
+            .into_inner();
+        assert_eq!(created.key.expose_secret(), SECRET);
+        let sent: serde_json::Value =
+            serde_json::from_str(&server.seen()[0].body).expect("request body");
+        assert_eq!(
+            sent["scopes"],
+            serde_json::json!(["workspace.collection:create"])
+        );
+    }
+
+    let server = Server::start(|_, _| Reply::json(200, "\"string\"")).await;
+    let body = client(&server)
+        .delete_api_key()
+        .api_key_id("31b7de83bfa24a9dbf2150beb5e5660b")
+        .send()
+        .await
+        .expect("delete")
+        .into_inner();
+    assert_eq!(body.as_str(), "string");
+    let seen = server.seen();
+    assert_eq!(seen[0].method, "DELETE");
+    assert_eq!(
+        seen[0].path,
+        "/api/v0.4/admin/api-keys/31b7de83bfa24a9dbf2150beb5e5660b"
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_its_retry_after_in_seconds() {
+    let server = Server::start(|_, index| match index {
+        0 => Reply::problem(429, "slow down").header("retry-after", 1),
+        _ => Reply::json(200, page_json(&[], 0, 100, 0)),
+    })
+    .await;
+    client(&server)
+        .list_api_keys()
+        .send()
+        .await
+        .expect("second attempt succeeds");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    let waited = seen[1].at - seen[0].at;
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
+        "waited {waited:?} for Retry-After: 1"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_http_date_is_honoured() {
+    // Two seconds ahead, truncated to whole seconds by the format: the
+    // wait is between one and two seconds.
+    let server = Server::start(|_, index| match index {
+        0 => {
+            let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            Reply::problem(503, "maintenance").header("retry-after", date)
+        }
+        _ => Reply::json(200, page_json(&[], 0, 100, 0)),
+    })
+    .await;
+    client(&server)
+        .list_api_keys()
+        .send()
+        .await
+        .expect("second attempt succeeds");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    let waited = seen[1].at - seen[0].at;
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "waited {waited:?} for a Retry-After date 2 s ahead"
+    );
+}
+
+#[tokio::test]
+async fn retries_stop_after_max_attempts_and_report_the_last_answer() {
+    let server =
+        Server::start(|_, _| Reply::problem(429, "slow down").header("retry-after", 0)).await;
+    let err = Error::from(
+        client(&server)
+            .list_api_keys()
+            .send()
+            .await
+            .expect_err("429"),
+    );
+    assert_eq!(server.seen().len(), 3);
+    assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+    assert_eq!(err.retry_after(), Some(Duration::ZERO));
+    assert!(err.is_retryable());
+
+    let once = Client::builder(SECRET)
+        .base_url(&server.url)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .expect("client");
+    let _ = once.list_api_keys().send().await.expect_err("429");
+    assert_eq!(server.seen().len(), 4, "RetryPolicy::none sends once");
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_max_delay_is_not_waited_out() {
+    let server =
+        Server::start(|_, _| Reply::problem(429, "slow down").header("retry-after", 3600)).await;
+    let err = Error::from(
+        client(&server)
+            .list_api_keys()
+            .send()
+            .await
+            .expect_err("429"),
+    );
+    assert_eq!(server.seen().len(), 1);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+}
+
+#[tokio::test]
+async fn create_is_never_retried() {
+    for status in [429u16, 503] {
+        let server =
+            Server::start(move |_, _| Reply::problem(status, "busy").header("retry-after", 0))
+                .await;
+        let err = client(&server)
+            .create_api_key()
+            .body(create_body())
+            .send()
+            .await
+            .map_err(Error::from)
+            .expect_err("busy");
+        assert_eq!(server.seen().len(), 1, "create after {status}");
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
+    }
+}
+
+#[tokio::test]
+async fn delete_is_retried_after_a_503() {
+    let server = Server::start(|_, index| match index {
+        0 => Reply::problem(503, "busy"),
+        _ => Reply::json(200, "\"string\""),
+    })
+    .await;
+    client(&server)
+        .delete_api_key()
+        .api_key_id("31b7de83bfa24a9dbf2150beb5e5660b")
+        .send()
+        .await
+        .expect("second attempt succeeds");
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_retryable_transport_error() {
+    // Bind, note the port, close: nothing listens there any more.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let client = Client::builder(SECRET)
+        .base_url(&format!("http://127.0.0.1:{port}"))
+        .retry_policy(fast_retries())
+        .build()
+        .expect("client");
+    let err = Error::from(client.list_api_keys().send().await.expect_err("refused"));
+    assert!(matches!(err, Error::Transport(_)), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(err.status(), None);
+}
+
+#[tokio::test]
+async fn a_stalled_response_times_out() {
+    let server = Server::start(|_, _| {
+        Reply::json(200, page_json(&[], 0, 100, 0)).after(Duration::from_secs(5))
+    })
+    .await;
+    let client = Client::builder(SECRET)
+        .base_url(&server.url)
+        .timeout(Duration::from_millis(300))
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .expect("client");
+    let err = Error::from(client.list_api_keys().send().await.expect_err("timeout"));
+    let Error::Transport(inner) = &err else {
+        panic!("expected a transport error, got {err}");
+    };
+    assert!(inner.is_timeout(), "{err}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn undocumented_status_and_malformed_body_are_reported_without_the_body() {
+    let server = Server::start(|_, _| Reply::problem(502, "upstream")).await;
+    let err = Error::from(
+        client(&server)
+            .list_api_keys()
+            .send()
+            .await
+            .expect_err("502"),
+    );
+    assert!(matches!(err, Error::UnexpectedStatus { .. }), "{err}");
+    assert_eq!(err.status(), Some(StatusCode::BAD_GATEWAY));
+
+    // A create response that breaks the schema while carrying the secret.
+    let server = Server::start(|_, _| {
+        let mut body = created_json();
+        body["status"] = serde_json::json!(42);
+        Reply::json(201, body)
+    })
+    .await;
+    let raw = client(&server)
+        .create_api_key()
+        .body(create_body())
+        .send()
+        .await
+        .expect_err("invalid body");
+    let err = Error::from(raw);
+    assert!(matches!(err, Error::InvalidResponse { .. }), "{err}");
+    assert!(!err.to_string().contains(SECRET), "{err}");
+    assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
+}
