@@ -1,0 +1,163 @@
+//! `alphamoon-sandbox`: a stateful reference server for the Alphamoon
+//! Workspace organization API keys API, on embedded SQLite.
+//!
+//! It follows the project's OpenAPI spec, enforces Basic auth and scopes
+//! like the real service, and keeps its state, so that the client, the CLI
+//! and other languages' generated clients are tested against a real peer on
+//! loopback.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use alphamoon_sandbox::{Sandbox, Settings};
+//!
+//! let sandbox = Sandbox::start_in_memory(Settings::default()).await?;
+//! let (org, admin_key) = sandbox.create_org("Acme")?;
+//! let client = alphamoon_client::Client::builder(&admin_key)
+//!     .base_url(&sandbox.url())
+//!     .build()?;
+//! # let _ = (org, client);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod api;
+pub mod keys;
+mod ratelimit;
+pub mod sqlite;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alphamoon_client::Scope;
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use api::{ADMIN_SCOPE, Settings, router};
+pub use ratelimit::RateLimit;
+pub use sqlite::SqliteStore;
+pub use store::{Org, Store, StoreError, StoredKey};
+
+/// How long the first admin key of a new organization lives.
+pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
+
+/// Creates an organization and its first admin key, which holds every
+/// scope. Returns the organization and the key's secret, which exists
+/// nowhere else.
+pub fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
+    let suffix = keys::new_id().map_err(|e| StoreError(e.to_string()))?;
+    let org = Org {
+        id: format!("ORG:sandbox|{}", &suffix[..20]),
+        name: name.to_owned(),
+    };
+    store.create_org(&org)?;
+    let exp = Utc::now() + ADMIN_KEY_LIFETIME;
+    let (_, secret) = issue_key(store, &org.id, "admin", Scope::ALL, exp.timestamp())?;
+    Ok((org, secret))
+}
+
+/// Stores a new key for `org_id` directly, bypassing the API's checks (an
+/// `exp` in the past makes an expired key). Returns it with its secret.
+pub fn issue_key(
+    store: &dyn Store,
+    org_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    exp: i64,
+) -> Result<(StoredKey, String), StoreError> {
+    let secret = keys::new_secret().map_err(|e| StoreError(e.to_string()))?;
+    let key = StoredKey {
+        id: keys::new_id().map_err(|e| StoreError(e.to_string()))?,
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        created_at: Utc::now().timestamp(),
+        exp,
+    };
+    store.insert_key(&key, &keys::hash(&secret))?;
+    Ok((key, secret))
+}
+
+/// A sandbox server running in this process. Dropping it stops the server.
+pub struct Sandbox {
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// Serves `store` on `listener` until the returned value is dropped.
+    pub fn serve(
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        settings: &Settings,
+    ) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let app = router(Arc::clone(&store), settings);
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "server stopped");
+            }
+        });
+        Ok(Self {
+            addr,
+            store,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    /// Starts a server on `127.0.0.1` at a free port with a fresh in-memory
+    /// database: for tests, examples and the quickstart.
+    pub async fn start_in_memory(
+        settings: Settings,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory()?);
+        Ok(Self::serve(listener, store, &settings)?)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to give a client, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's store, for setting up test data directly.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Adds an organization and returns it with its first admin key.
+    pub fn create_org(&self, name: &str) -> Result<(Org, String), StoreError> {
+        create_org(self.store.as_ref(), name)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}

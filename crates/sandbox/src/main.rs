@@ -1,0 +1,226 @@
+//! The `alphamoon-sandbox` command: serve the API, or manage organizations
+//! in a sandbox database.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alphamoon_sandbox::{RateLimit, Sandbox, Settings, SqliteStore, Store};
+use clap::{Args, Parser, Subcommand};
+
+/// A stateful reference server for the Alphamoon Workspace organization
+/// API keys API, on embedded SQLite.
+///
+/// With no subcommand it serves the API. It prints `listening on
+/// http://ADDR` once it accepts requests. Keys are `amk_` followed by 49
+/// base62 characters (256 random bits and a CRC-32 checksum); the database
+/// keeps only their SHA-256.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage organizations in a sandbox database.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Add an organization and print its first admin key (all 28 scopes)
+    /// on standard output. The key is shown once.
+    Create {
+        /// The database file to add the organization to.
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        /// The organization's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    /// The SQLite database file; created if missing. It runs in WAL mode,
+    /// so `PATH-wal` and `PATH-shm` appear beside it.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "sandbox.db",
+        conflicts_with = "in_memory"
+    )]
+    db: PathBuf,
+
+    /// Keep everything in memory; it is gone when the server stops.
+    #[arg(long)]
+    in_memory: bool,
+
+    /// On a fresh database, create an organization and its first admin key
+    /// (all 28 scopes) and write the key to PATH (mode 0600). On later
+    /// starts the file is left alone and no key is printed.
+    #[arg(long, value_name = "PATH")]
+    bootstrap_key_file: Option<PathBuf>,
+
+    /// Requests per second each key may make on average; 0 turns the rate
+    /// limit off.
+    #[arg(long, value_name = "N", default_value_t = 20.0)]
+    rate_limit: f64,
+
+    /// Requests a key may make back to back before the rate limit applies.
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    rate_limit_burst: u32,
+
+    /// Refuse new keys that expire more than DAYS from now (off by default).
+    #[arg(long, value_name = "DAYS")]
+    max_key_lifetime_days: Option<u64>,
+
+    /// Answer 503 when a request takes longer than this.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    request_timeout_secs: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Some(Command::Org(OrgCommand::Create { db, name })) => create_org(&db, &name),
+        None => serve(cli.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn create_org(db: &Path, name: &str) -> Result<(), String> {
+    let store = SqliteStore::open(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let (org, secret) = alphamoon_sandbox::create_org(&store, name).map_err(|e| e.to_string())?;
+    eprintln!(
+        "created organization {} ({}); its admin key follows, shown once:",
+        org.id, org.name
+    );
+    println!("{secret}");
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let store: Arc<dyn Store> = if args.in_memory {
+        Arc::new(SqliteStore::in_memory().map_err(|e| e.to_string())?)
+    } else {
+        Arc::new(
+            SqliteStore::open(&args.db)
+                .map_err(|e| format!("cannot open {}: {e}", args.db.display()))?,
+        )
+    };
+    if let Some(path) = &args.bootstrap_key_file {
+        bootstrap(store.as_ref(), path)?;
+    }
+    let settings = Settings {
+        rate_limit: (args.rate_limit > 0.0).then_some(RateLimit {
+            per_second: args.rate_limit,
+            burst: args.rate_limit_burst,
+        }),
+        max_key_lifetime: args
+            .max_key_lifetime_days
+            .map(|days| Duration::from_secs(days * 86_400)),
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        ..Settings::default()
+    };
+
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let sandbox = Sandbox::serve(listener, store, &settings).map_err(|e| e.to_string())?;
+        println!("listening on {}", sandbox.url());
+        let _ = std::io::stdout().flush();
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        drop(sandbox);
+        // Let in-flight requests finish.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(())
+    })
+}
+
+/// Writes a first admin key to `path` if the database is fresh.
+fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
+    if !store.is_empty().map_err(|e| e.to_string())? {
+        eprintln!(
+            "database already has organizations; {} left as it is",
+            path.display()
+        );
+        return Ok(());
+    }
+    let (org, secret) =
+        alphamoon_sandbox::create_org(store, "sandbox").map_err(|e| e.to_string())?;
+    write_secret_file(path, &secret)
+        .map_err(|e| format!("cannot write the bootstrap key to {}: {e}", path.display()))?;
+    eprintln!(
+        "created organization {} with an admin key holding every scope; key written to {}",
+        org.id,
+        path.display()
+    );
+    Ok(())
+}
+
+/// Writes `secret` to `path` readable by the owner only, through a
+/// temporary file, so that no partial or world-readable key ever exists.
+fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    // No trailing newline: `base64 < FILE` must encode the key alone.
+    file.write_all(secret.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,263 @@
+//! The embedded SQLite store.
+//!
+//! On a file, the database runs in WAL mode with `synchronous = FULL`, so a
+//! create that was answered survives a crash of the process or the machine.
+//! Writes go through one connection; reads use a small pool of their own,
+//! which WAL lets run beside a write. An in-memory database has one
+//! connection for everything.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::keys::SecretHash;
+use crate::store::{Org, Store, StoreError, StoredKey};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS orgs (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    -- Kept in step by every insert and delete, so that `total` never needs
+    -- a COUNT(*) over the org's keys.
+    key_count  INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE IF NOT EXISTS api_keys (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES orgs(id),
+    name        TEXT NOT NULL,
+    scopes      TEXT NOT NULL,  -- wire values, space-separated
+    created_at  INTEGER NOT NULL,
+    exp         INTEGER NOT NULL,
+    secret_hash BLOB NOT NULL UNIQUE
+) STRICT;
+-- The list order; a page is a range scan of this index.
+CREATE INDEX IF NOT EXISTS api_keys_list_order ON api_keys (org_id, created_at, id);
+";
+
+const READERS: usize = 4;
+
+/// A [`Store`] on SQLite.
+#[derive(Debug)]
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn db_error(e: rusqlite::Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if need be) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = Connection::open(path).map_err(db_error)?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(db_error)?;
+        writer.execute_batch(SCHEMA).map_err(db_error)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path).map_err(db_error)?;
+                reader
+                    .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+                    .map_err(db_error)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// A fresh database that lives and dies with this value.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(db_error)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(db_error)?;
+        conn.execute_batch(SCHEMA).map_err(db_error)?;
+        Ok(Self {
+            writer: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn write(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite itself consistent:
+        // an unfinished transaction rolls back when its guard drops.
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        if self.readers.is_empty() {
+            return self.write();
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return guard;
+            }
+        }
+        self.readers[start % self.readers.len()]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Inserts many keys in one transaction, for benchmarks and tests that
+    /// need large stores fast. Counts are kept as by [`Store::insert_key`].
+    pub fn bulk_insert(&self, keys: &[(StoredKey, SecretHash)]) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db_error)?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_KEY).map_err(db_error)?;
+            let mut count = tx.prepare_cached(ADJUST_COUNT).map_err(db_error)?;
+            for (key, hash) in keys {
+                insert_with(&mut insert, key, hash)?;
+                count.execute(params![1, key.org_id]).map_err(db_error)?;
+            }
+        }
+        tx.commit().map_err(db_error)
+    }
+}
+
+const INSERT_KEY: &str =
+    "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const ADJUST_COUNT: &str = "UPDATE orgs SET key_count = key_count + ?1 WHERE id = ?2";
+const KEY_COLUMNS: &str = "id, org_id, name, scopes, created_at, exp";
+
+fn insert_with(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    key: &StoredKey,
+    hash: &SecretHash,
+) -> Result<(), StoreError> {
+    statement
+        .execute(params![
+            key.id,
+            key.org_id,
+            key.name,
+            key.scopes.join(" "),
+            key.created_at,
+            key.exp,
+            hash.as_slice()
+        ])
+        .map(drop)
+        .map_err(db_error)
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
+    let scopes: String = row.get(3)?;
+    Ok(StoredKey {
+        id: row.get(0)?,
+        org_id: row.get(1)?,
+        name: row.get(2)?,
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        created_at: row.get(4)?,
+        exp: row.get(5)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        self.read()
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM orgs)", [], |row| {
+                row.get(0)
+            })
+            .map_err(db_error)
+    }
+
+    fn create_org(&self, org: &Org) -> Result<(), StoreError> {
+        self.write()
+            .execute(
+                "INSERT INTO orgs (id, name) VALUES (?1, ?2)",
+                params![org.id, org.name],
+            )
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    fn insert_key(&self, key: &StoredKey, secret_hash: &SecretHash) -> Result<(), StoreError> {
+        self.bulk_insert(std::slice::from_ref(&(key.clone(), *secret_hash)))
+    }
+
+    fn key_by_secret_hash(
+        &self,
+        secret_hash: &SecretHash,
+    ) -> Result<Option<StoredKey>, StoreError> {
+        let conn = self.read();
+        let mut statement = conn
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1"
+            ))
+            .map_err(db_error)?;
+        statement
+            .query_row(params![secret_hash.as_slice()], key_from_row)
+            .optional()
+            .map_err(db_error)
+    }
+
+    fn list_keys(
+        &self,
+        org_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<StoredKey>, u64), StoreError> {
+        let conn = self.read();
+        // Both reads in one transaction, so `total` matches the page.
+        conn.execute_batch("BEGIN").map_err(db_error)?;
+        let result = (|| {
+            let total: i64 = conn
+                .prepare_cached("SELECT key_count FROM orgs WHERE id = ?1")?
+                .query_row(params![org_id], |row| row.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let keys = conn
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1
+                     ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
+                ))?
+                .query_map(
+                    params![
+                        org_id,
+                        i64::try_from(limit).unwrap_or(i64::MAX),
+                        i64::try_from(offset).unwrap_or(i64::MAX)
+                    ],
+                    key_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((keys, u64::try_from(total).unwrap_or(0)))
+        })();
+        conn.execute_batch("COMMIT").map_err(db_error)?;
+        result.map_err(db_error)
+    }
+
+    fn delete_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db_error)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2",
+                params![key_id, org_id],
+            )
+            .map_err(db_error)?;
+        if deleted == 1 {
+            tx.prepare_cached(ADJUST_COUNT)
+                .and_then(|mut s| s.execute(params![-1, org_id]))
+                .map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(deleted == 1)
+    }
+}

@@ -1,0 +1,74 @@
+//! The storage interface the API is written against. SQLite implements it
+//! (`crate::sqlite`); a PostgreSQL backend can implement the same trait.
+
+use std::fmt;
+
+use crate::keys::SecretHash;
+
+/// An organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Org {
+    /// The `orgId` keys carry.
+    pub id: String,
+    /// A human-readable name.
+    pub name: String,
+}
+
+/// A stored key. The secret itself is never stored, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    /// 32 lowercase hex digits.
+    pub id: String,
+    /// The owning organization's id.
+    pub org_id: String,
+    /// The label given at creation.
+    pub name: String,
+    /// Scope wire values, in the order given at creation.
+    pub scopes: Vec<String>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Expiry time, Unix seconds.
+    pub exp: i64,
+}
+
+/// A failure of the storage backend. Its text is logged, never sent to
+/// clients.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "storage error: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What the API needs from storage. Every method is a short synchronous
+/// call; writes are durable when they return.
+pub trait Store: Send + Sync + 'static {
+    /// Whether the store holds no organization yet.
+    fn is_empty(&self) -> Result<bool, StoreError>;
+
+    /// Adds an organization.
+    fn create_org(&self, org: &Org) -> Result<(), StoreError>;
+
+    /// Adds a key under its organization, with the hash of its secret.
+    fn insert_key(&self, key: &StoredKey, secret_hash: &SecretHash) -> Result<(), StoreError>;
+
+    /// The key whose secret has this hash: the authentication lookup.
+    fn key_by_secret_hash(&self, secret_hash: &SecretHash)
+    -> Result<Option<StoredKey>, StoreError>;
+
+    /// One page of an organization's keys ordered by creation time then id,
+    /// and how many keys it holds in all.
+    fn list_keys(
+        &self,
+        org_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<StoredKey>, u64), StoreError>;
+
+    /// Deletes a key of the organization; `false` if it has no such key.
+    fn delete_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError>;
+}
