@@ -6,6 +6,9 @@
 //! lets them tell a real key from a look-alike without asking the server
 //! (the scheme of GitHub's tokens).
 
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use sha2::{Digest, Sha256};
 
 /// The prefix every secret starts with.
@@ -48,10 +51,32 @@ pub fn hash(secret: &str) -> SecretHash {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// A new key id: 128 random bits as 32 lowercase hex digits, the form the
-/// vendor's ids have.
+/// A new key id: 32 lowercase hex digits, the form the vendor's ids have.
+///
+/// Like a UUIDv7, the id starts with the creation time in milliseconds and
+/// ends in random bits, and ids made by one process strictly increase. Keys
+/// are listed by `createdAt` (whole seconds) then `id`, so this puts keys
+/// made within the same second in creation order, and a client paging
+/// through the list never sees a new key jump ahead of the old ones.
 pub fn new_id() -> Result<String, getrandom::Error> {
-    let mut random = [0u8; 16];
+    static LAST: Mutex<u128> = Mutex::new(0);
+    let mut random = [0u8; 10];
+    getrandom::fill(&mut random)?;
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+        & ((1 << 48) - 1);
+    let candidate = random
+        .iter()
+        .fold(millis, |id, &byte| (id << 8) | u128::from(byte));
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    *last = candidate.max(*last + 1);
+    Ok(format!("{:032x}", *last))
+}
+
+/// `bytes` random bytes from the OS's CSPRNG, as lowercase hex.
+pub fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
+    let mut random = vec![0u8; bytes];
     getrandom::fill(&mut random)?;
     Ok(random.iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -130,9 +155,12 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_32_lowercase_hex() {
-        let id = new_id().expect("id");
-        assert_eq!(id.len(), 32);
-        assert!(id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    fn ids_are_32_lowercase_hex_and_increase() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id().expect("id")).collect();
+        for id in &ids {
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids strictly increase");
     }
 }

@@ -7,7 +7,7 @@
 //! loopback.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! use alphamoon_sandbox::{Sandbox, Settings};
 //!
 //! let sandbox = Sandbox::start_in_memory(Settings::default()).await?;
@@ -48,9 +48,9 @@ pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 /// scope. Returns the organization and the key's secret, which exists
 /// nowhere else.
 pub fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
-    let suffix = keys::new_id().map_err(|e| StoreError(e.to_string()))?;
+    let suffix = keys::random_hex(10).map_err(|e| StoreError(e.to_string()))?;
     let org = Org {
-        id: format!("ORG:sandbox|{}", &suffix[..20]),
+        id: format!("ORG:sandbox|{suffix}"),
         name: name.to_owned(),
     };
     store.create_org(&org)?;

@@ -1,0 +1,725 @@
+//! The sandbox's API over real HTTP on 127.0.0.1: every success and error
+//! path, each response checked against the spec.
+
+mod support;
+
+use std::time::Duration;
+
+use alphamoon_client::{Error, Scope, StatusCode, types};
+use alphamoon_sandbox::{ADMIN_SCOPE, RateLimit, Settings, issue_key};
+use base64::Engine as _;
+use chrono::Utc;
+use futures_util::TryStreamExt as _;
+use support::{KEYS, basic, call, client, create_body, sandbox, sandbox_with};
+
+fn org_of(sandbox: &alphamoon_sandbox::Sandbox, secret: &str) -> String {
+    sandbox
+        .store()
+        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(secret))
+        .expect("store")
+        .expect("key exists")
+        .org_id
+}
+
+#[tokio::test]
+async fn create_list_delete_through_the_generated_client() {
+    let (sandbox, admin) = sandbox().await;
+    let client = client(&sandbox, &admin);
+
+    let exp = Utc::now() + chrono::Duration::days(90);
+    let created = client
+        .create_api_key()
+        .body(
+            types::CreateApiKeyRequest::builder()
+                .name("TEST API key")
+                .exp(exp)
+                .scopes(vec![Scope::WorkspaceCollectionCreate, ADMIN_SCOPE]),
+        )
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created = created.into_inner();
+    assert_eq!(created.name.as_str(), "TEST API key");
+    assert_eq!(created.status, alphamoon_client::ApiKeyStatus::Active);
+    assert_eq!(
+        created.exp.timestamp(),
+        exp.timestamp(),
+        "exp in whole seconds"
+    );
+    assert_eq!(created.exp.timestamp_subsec_nanos(), 0);
+    assert!(created.key.expose_secret().starts_with("amk_"));
+    assert!(alphamoon_sandbox::keys::is_well_formed(
+        created.key.expose_secret()
+    ));
+
+    // The new key works on its own.
+    let second = support::client(&sandbox, created.key.expose_secret());
+    let page = second
+        .list_api_keys()
+        .send()
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(page.pagination.total, 2);
+    assert_eq!(page.pagination.offset, 0);
+    assert_eq!(page.pagination.limit.get(), 100);
+    assert!(page.api_keys.iter().any(|k| k.id == created.id));
+
+    client
+        .delete_api_key()
+        .api_key_id(created.id.clone())
+        .send()
+        .await
+        .expect("delete");
+    // Deleted keys stop authenticating at once, and a second delete is 404.
+    let err = Error::from(second.list_api_keys().send().await.expect_err("deleted"));
+    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
+    let err = Error::from(
+        client
+            .delete_api_key()
+            .api_key_id(created.id.clone())
+            .send()
+            .await
+            .expect_err("gone"),
+    );
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    let page = client
+        .list_api_keys()
+        .send()
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(page.pagination.total, 1);
+}
+
+#[tokio::test]
+async fn raw_flow_conforms_to_the_spec() {
+    let (sandbox, admin) = sandbox().await;
+    let auth = basic(&admin);
+    let created = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&auth),
+        Some(create_body("raw", &["workspace.file:upload"])),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let listed = call(
+        &sandbox,
+        "GET",
+        &format!("{KEYS}?offset=0&limit=100"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, 200);
+    assert!(
+        listed.body["apiKeys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .all(|k| k.get("key").is_none())
+    );
+    let deleted = call(
+        &sandbox,
+        "DELETE",
+        &format!("{KEYS}/{id}"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 200);
+    assert!(deleted.body.is_string());
+    let again = call(
+        &sandbox,
+        "DELETE",
+        &format!("{KEYS}/{id}"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 404);
+}
+
+#[tokio::test]
+async fn every_authentication_failure_is_a_401_with_a_challenge() {
+    let (sandbox, admin) = sandbox().await;
+    let org = org_of(&sandbox, &admin);
+    let (expired, expired_secret) = issue_key(
+        sandbox.store(),
+        &org,
+        "old",
+        &[ADMIN_SCOPE],
+        Utc::now().timestamp() - 60,
+    )
+    .expect("expired key");
+    let (_, deleted_secret) = issue_key(
+        sandbox.store(),
+        &org,
+        "gone",
+        &[ADMIN_SCOPE],
+        Utc::now().timestamp() + 3600,
+    )
+    .expect("key");
+    let deleted = call(&sandbox, "GET", KEYS, Some(&basic(&deleted_secret)), None).await;
+    assert_eq!(deleted.status, 200, "works before it is deleted");
+    let id = sandbox
+        .store()
+        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&deleted_secret))
+        .expect("store")
+        .expect("key")
+        .id;
+    assert!(sandbox.store().delete_key(&org, &id).expect("delete"));
+    let unknown = alphamoon_sandbox::keys::new_secret().expect("secret");
+
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing header", None),
+        ("wrong scheme", Some(format!("Bearer {admin}"))),
+        ("bad base64", Some("Basic !!!not-base64!!!".to_owned())),
+        ("not a key", Some(basic("your_api_key_here"))),
+        ("unknown key", Some(basic(&unknown))),
+        ("deleted key", Some(basic(&deleted_secret))),
+        ("expired key", Some(basic(&expired_secret))),
+    ];
+    for (case, authorization) in &cases {
+        for (method, path, body) in [
+            ("GET", KEYS.to_owned(), None),
+            (
+                "POST",
+                KEYS.to_owned(),
+                Some(create_body("x", &["workspace.file:upload"])),
+            ),
+            ("DELETE", format!("{KEYS}/{}", expired.id), None),
+        ] {
+            let answer = call(&sandbox, method, &path, authorization.as_deref(), body).await;
+            assert_eq!(answer.status, 401, "{case}: {method} {}", answer.body);
+        }
+    }
+    let expired_answer = call(&sandbox, "GET", KEYS, Some(&basic(&expired_secret)), None).await;
+    assert!(
+        expired_answer.detail().contains("expired"),
+        "{}",
+        expired_answer.detail()
+    );
+}
+
+#[tokio::test]
+async fn the_rfc_7617_form_with_an_empty_password_is_accepted() {
+    let (sandbox, admin) = sandbox().await;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{admin}:"))
+    );
+    assert_eq!(
+        call(&sandbox, "GET", KEYS, Some(&auth), None).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn keys_without_the_admin_scope_get_403_everywhere() {
+    let (sandbox, admin) = sandbox().await;
+    let org = org_of(&sandbox, &admin);
+    let (_, reader) = issue_key(
+        sandbox.store(),
+        &org,
+        "reader",
+        &[Scope::WorkspaceCollectionRead],
+        Utc::now().timestamp() + 3600,
+    )
+    .expect("key");
+    let auth = basic(&reader);
+    let some_id = "31b7de83bfa24a9dbf2150beb5e5660b";
+    for (method, path, body) in [
+        ("GET", KEYS.to_owned(), None),
+        (
+            "POST",
+            KEYS.to_owned(),
+            Some(create_body("x", &["workspace.collection:read"])),
+        ),
+        ("DELETE", format!("{KEYS}/{some_id}"), None),
+    ] {
+        let answer = call(&sandbox, method, &path, Some(&auth), body).await;
+        assert_eq!(answer.status, 403, "{method}");
+        assert!(answer.detail().contains(ADMIN_SCOPE.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_key_cannot_grant_scopes_it_does_not_hold() {
+    let (sandbox, admin) = sandbox().await;
+    let org = org_of(&sandbox, &admin);
+    let (_, limited) = issue_key(
+        sandbox.store(),
+        &org,
+        "limited",
+        &[ADMIN_SCOPE, Scope::WorkspaceCollectionCreate],
+        Utc::now().timestamp() + 3600,
+    )
+    .expect("key");
+    let auth = basic(&limited);
+    let refused = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&auth),
+        Some(create_body(
+            "escalate",
+            &["workspace.collection:create", "workspace.admin.user:manage"],
+        )),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.field(), Some("scopes"));
+    assert!(refused.detail().contains("workspace.admin.user:manage"));
+    assert!(!refused.detail().contains("`workspace.collection:create`"));
+    let subset = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&auth),
+        Some(create_body("subset", &["workspace.collection:create"])),
+    )
+    .await;
+    assert_eq!(subset.status, 201);
+}
+
+#[tokio::test]
+async fn organizations_never_see_each_other() {
+    let (sandbox, admin_a) = sandbox().await;
+    let (_, admin_b) = sandbox.create_org("Globex").expect("org");
+    let a = client(&sandbox, &admin_a);
+    let b = client(&sandbox, &admin_b);
+    let a_keys = a.list_api_keys().send().await.expect("list").into_inner();
+    let b_keys = b.list_api_keys().send().await.expect("list").into_inner();
+    assert_eq!((a_keys.pagination.total, b_keys.pagination.total), (1, 1));
+    assert_ne!(a_keys.api_keys[0].org_id, b_keys.api_keys[0].org_id);
+
+    // Another org's key id is "not found", not "forbidden".
+    let a_id = a_keys.api_keys[0].id.clone();
+    let err = Error::from(
+        b.delete_api_key()
+            .api_key_id(a_id)
+            .send()
+            .await
+            .expect_err("404"),
+    );
+    assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    let still = a.list_api_keys().send().await.expect("list").into_inner();
+    assert_eq!(still.pagination.total, 1);
+}
+
+#[tokio::test]
+async fn create_rejects_bad_input_naming_the_field() {
+    let (sandbox, admin) = sandbox_with(Settings {
+        rate_limit: None,
+        max_key_lifetime: Some(Duration::from_secs(30 * 86_400)),
+        ..Settings::default()
+    })
+    .await;
+    let auth = basic(&admin);
+    let future = (Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let past = (Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let too_far = (Utc::now() + chrono::Duration::days(31)).to_rfc3339();
+    let ok_scopes = serde_json::json!(["workspace.file:upload"]);
+    let long_name = "n".repeat(256);
+    let cases: Vec<(&str, serde_json::Value, Option<&str>)> = vec![
+        (
+            "empty name",
+            serde_json::json!({"name": "", "exp": future, "scopes": ok_scopes}),
+            Some("name"),
+        ),
+        (
+            "long name",
+            serde_json::json!({"name": long_name, "exp": future, "scopes": ok_scopes}),
+            Some("name"),
+        ),
+        (
+            "control char",
+            serde_json::json!({"name": "a\u{7}b", "exp": future, "scopes": ok_scopes}),
+            Some("name"),
+        ),
+        (
+            "name type",
+            serde_json::json!({"name": 5, "exp": future, "scopes": ok_scopes}),
+            Some("name"),
+        ),
+        (
+            "no name",
+            serde_json::json!({"exp": future, "scopes": ok_scopes}),
+            Some("name"),
+        ),
+        (
+            "no exp",
+            serde_json::json!({"name": "n", "scopes": ok_scopes}),
+            Some("exp"),
+        ),
+        (
+            "bad exp",
+            serde_json::json!({"name": "n", "exp": "next week", "scopes": ok_scopes}),
+            Some("exp"),
+        ),
+        (
+            "past exp",
+            serde_json::json!({"name": "n", "exp": past, "scopes": ok_scopes}),
+            Some("exp"),
+        ),
+        (
+            "too far",
+            serde_json::json!({"name": "n", "exp": too_far, "scopes": ok_scopes}),
+            Some("exp"),
+        ),
+        (
+            "no scopes",
+            serde_json::json!({"name": "n", "exp": future}),
+            Some("scopes"),
+        ),
+        (
+            "empty scopes",
+            serde_json::json!({"name": "n", "exp": future, "scopes": []}),
+            Some("scopes"),
+        ),
+        (
+            "unknown scope",
+            serde_json::json!({"name": "n", "exp": future, "scopes": ["workspace.brand_new:thing"]}),
+            Some("scopes"),
+        ),
+        (
+            "duplicate",
+            serde_json::json!({"name": "n", "exp": future, "scopes": ["workspace.file:upload", "workspace.file:upload"]}),
+            Some("scopes"),
+        ),
+        (
+            "scopes type",
+            serde_json::json!({"name": "n", "exp": future, "scopes": "workspace.file:upload"}),
+            Some("scopes"),
+        ),
+        (
+            "extra field",
+            serde_json::json!({"name": "n", "exp": future, "scopes": ok_scopes, "admin": true}),
+            Some("admin"),
+        ),
+        ("not an object", serde_json::json!(["n"]), None),
+    ];
+    for (case, body, field) in cases {
+        let answer = call(
+            &sandbox,
+            "POST",
+            KEYS,
+            Some(&auth),
+            Some(("application/json", body.to_string())),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{case}: {}", answer.body);
+        assert_eq!(answer.field(), field, "{case}");
+        assert!(!answer.detail().is_empty(), "{case}");
+    }
+
+    let malformed = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&auth),
+        Some(("application/json", "{\"name\":".to_owned())),
+    )
+    .await;
+    assert_eq!(malformed.status, 400);
+    assert!(malformed.detail().contains("not valid JSON"));
+    let text = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&auth),
+        Some(("text/plain", "{}".to_owned())),
+    )
+    .await;
+    assert_eq!(text.status, 415);
+    let huge = format!("{{\"name\":\"{}\"}}", "a".repeat(64 * 1024));
+    let too_big = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&auth),
+        Some(("application/json", huge)),
+    )
+    .await;
+    assert_eq!(too_big.status, 413);
+
+    let listed = call(&sandbox, "GET", KEYS, Some(&auth), None).await;
+    assert_eq!(listed.body["pagination"]["total"], 1, "nothing was created");
+}
+
+#[tokio::test]
+async fn list_orders_pages_and_flags_expired_keys() {
+    let (sandbox, admin) = sandbox().await;
+    let org = org_of(&sandbox, &admin);
+    let (expired, _) = issue_key(
+        sandbox.store(),
+        &org,
+        "expired",
+        &[Scope::WorkspaceFileUpload],
+        Utc::now().timestamp() - 1,
+    )
+    .expect("key");
+    for i in 0..5 {
+        issue_key(
+            sandbox.store(),
+            &org,
+            &format!("k{i}"),
+            &[Scope::WorkspaceFileUpload],
+            Utc::now().timestamp() + 3600,
+        )
+        .expect("key");
+    }
+    let client = client(&sandbox, &admin);
+    let all = client
+        .list_api_keys()
+        .send()
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(all.pagination.total, 7);
+    let order: Vec<_> = all
+        .api_keys
+        .iter()
+        .map(|k| (k.created_at, k.id.to_string()))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "ordered by createdAt, then id");
+    let flagged = all
+        .api_keys
+        .iter()
+        .find(|k| k.id.as_str() == expired.id)
+        .expect("listed");
+    assert_eq!(flagged.status, alphamoon_client::ApiKeyStatus::Expired);
+
+    let page = client
+        .list_api_keys()
+        .offset(2)
+        .limit(3)
+        .send()
+        .await
+        .expect("page")
+        .into_inner();
+    assert_eq!(page.pagination.offset, 2);
+    assert_eq!(page.pagination.limit.get(), 3);
+    let ids: Vec<_> = page.api_keys.iter().map(|k| k.id.to_string()).collect();
+    assert_eq!(
+        ids,
+        order[2..5]
+            .iter()
+            .map(|(_, id)| id.clone())
+            .collect::<Vec<_>>()
+    );
+
+    let auth = basic(&admin);
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+        ("offset=-1", "offset"),
+    ] {
+        let answer = call(
+            &sandbox,
+            "GET",
+            &format!("{KEYS}?{query}"),
+            Some(&auth),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{query}");
+        assert_eq!(answer.field(), Some(field), "{query}");
+    }
+    let beyond = call(
+        &sandbox,
+        "GET",
+        &format!("{KEYS}?offset=1000"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    assert_eq!(beyond.status, 200);
+    assert_eq!(beyond.body["apiKeys"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn paging_stays_stable_while_keys_are_added() {
+    let (sandbox, admin) = sandbox().await;
+    let org = org_of(&sandbox, &admin);
+    for i in 0..9 {
+        issue_key(
+            sandbox.store(),
+            &org,
+            &format!("k{i}"),
+            &[Scope::WorkspaceFileUpload],
+            Utc::now().timestamp() + 3600,
+        )
+        .expect("key");
+    }
+    let client = client(&sandbox, &admin);
+    let first = client
+        .list_api_keys()
+        .offset(0)
+        .limit(5)
+        .send()
+        .await
+        .expect("page")
+        .into_inner();
+    for i in 0..3 {
+        issue_key(
+            sandbox.store(),
+            &org,
+            &format!("new{i}"),
+            &[Scope::WorkspaceFileUpload],
+            Utc::now().timestamp() + 3600,
+        )
+        .expect("key");
+    }
+    let second = client
+        .list_api_keys()
+        .offset(5)
+        .limit(5)
+        .send()
+        .await
+        .expect("page")
+        .into_inner();
+    let mut seen: Vec<_> = first
+        .api_keys
+        .iter()
+        .chain(&second.api_keys)
+        .map(|k| k.id.to_string())
+        .collect();
+    let count = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), count, "no key appears on two pages");
+    assert_eq!(second.pagination.total, 13);
+    // The ten oldest keys, in order, across the two pages; the new ones
+    // wait at the end.
+    let names: Vec<String> = first
+        .api_keys
+        .iter()
+        .chain(&second.api_keys)
+        .map(|k| k.name.to_string())
+        .collect();
+    let expected: Vec<String> = std::iter::once("admin".to_owned())
+        .chain((0..9).map(|i| format!("k{i}")))
+        .collect();
+    assert_eq!(names, expected);
+}
+
+#[tokio::test]
+async fn delete_rejects_a_malformed_id() {
+    let (sandbox, admin) = sandbox().await;
+    for id in [
+        "31B7DE83BFA24A9DBF2150BEB5E5660B",
+        "31b7de83-bfa2-4a9d-bf21-50beb5e5660b",
+        "short",
+    ] {
+        let answer = call(
+            &sandbox,
+            "DELETE",
+            &format!("{KEYS}/{id}"),
+            Some(&basic(&admin)),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{id}");
+        assert_eq!(answer.field(), Some("api_key_id"));
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_problems() {
+    let (sandbox, admin) = sandbox().await;
+    let auth = basic(&admin);
+    let missing = call(
+        &sandbox,
+        "GET",
+        "/api/v0.4/admin/nothing",
+        Some(&auth),
+        None,
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    let wrong = call(&sandbox, "PUT", KEYS, Some(&auth), None).await;
+    assert_eq!(wrong.status, 405);
+    assert!(wrong.header("allow").is_some_and(|a| a.contains("GET")));
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_429_with_retry_after() {
+    let (sandbox, admin) = sandbox_with(Settings {
+        rate_limit: Some(RateLimit {
+            per_second: 0.5,
+            burst: 2,
+        }),
+        ..Settings::default()
+    })
+    .await;
+    let auth = basic(&admin);
+    for _ in 0..2 {
+        assert_eq!(
+            call(&sandbox, "GET", KEYS, Some(&auth), None).await.status,
+            200
+        );
+    }
+    let limited = call(&sandbox, "GET", KEYS, Some(&auth), None).await;
+    assert_eq!(limited.status, 429);
+    let wait: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&wait), "Retry-After: {wait}");
+
+    let err = Error::from(
+        client(&sandbox, &admin)
+            .list_api_keys()
+            .send()
+            .await
+            .expect_err("429"),
+    );
+    assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
+    assert!(err.retry_after().is_some());
+    // Other keys have buckets of their own.
+    let (_, other) = sandbox.create_org("Other").expect("org");
+    assert_eq!(
+        call(&sandbox, "GET", KEYS, Some(&basic(&other)), None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_client_stream_returns_every_key_for_any_page_size() {
+    let (sandbox, admin) = sandbox().await;
+    let org = org_of(&sandbox, &admin);
+    for i in 0..22 {
+        issue_key(
+            sandbox.store(),
+            &org,
+            &format!("k{i}"),
+            &[Scope::WorkspaceFileUpload],
+            Utc::now().timestamp() + 3600,
+        )
+        .expect("key");
+    }
+    let client = client(&sandbox, &admin);
+    for page_size in [1, 7, 100] {
+        let keys: Vec<_> = client
+            .list_all_api_keys(page_size)
+            .try_collect()
+            .await
+            .expect("all");
+        let mut ids: Vec<_> = keys.iter().map(|k| k.id.to_string()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!((keys.len(), ids.len()), (23, 23), "page size {page_size}");
+    }
+}

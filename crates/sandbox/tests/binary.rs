@@ -1,0 +1,220 @@
+//! The `alphamoon-sandbox` binary as outside scripts use it: bootstrap,
+//! concurrent creates, `kill -9`, restart, and `org create`.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use alphamoon_client::{Client, RetryPolicy, Scope, types};
+
+const BIN: &str = env!("CARGO_BIN_EXE_alphamoon-sandbox");
+
+/// Starts the server on a free port and waits for its `listening on` line.
+fn start(dir: &Path) -> (Child, String) {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("stderr.log"))
+        .expect("stderr log");
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--rate-limit", "0", "--db"])
+        .arg(dir.join("sandbox.db"))
+        .arg("--bootstrap-key-file")
+        .arg(dir.join("admin.key"))
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line on stdout");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (child, url)
+}
+
+fn client(url: &str, secret: &str) -> Client {
+    Client::builder(secret)
+        .base_url(url)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .expect("client")
+}
+
+fn db_bytes(dir: &Path) -> Vec<u8> {
+    ["sandbox.db", "sandbox.db-wal", "sandbox.db-shm"]
+        .iter()
+        .filter_map(|name| std::fs::read(dir.join(name)).ok())
+        .flatten()
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_keys_survive_kill_9_and_no_secret_is_stored_or_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut server, url) = start(dir.path());
+
+    let key_file = dir.path().join("admin.key");
+    let admin = std::fs::read_to_string(&key_file).expect("bootstrap key written");
+    assert!(alphamoon_sandbox::keys::is_well_formed(&admin), "{admin:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Eight clients create keys at once; every answered create must last.
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let admin_client = client(&url, &admin);
+        tasks.push(tokio::spawn(async move {
+            let mut made = Vec::new();
+            for i in 0..5 {
+                let created = admin_client
+                    .create_api_key()
+                    .body(
+                        types::CreateApiKeyRequest::builder()
+                            .name(format!("worker {worker} key {i}"))
+                            .exp(chrono::Utc::now() + chrono::Duration::days(30))
+                            .scopes(vec![Scope::WorkspaceAdminApiKeyManage]),
+                    )
+                    .send()
+                    .await
+                    .expect("create")
+                    .into_inner();
+                // Reads interleave with the writes.
+                admin_client
+                    .list_api_keys()
+                    .limit(5)
+                    .send()
+                    .await
+                    .expect("list");
+                made.push(created);
+            }
+            made
+        }));
+    }
+    let mut created = Vec::new();
+    for task in tasks {
+        created.extend(task.await.expect("worker"));
+    }
+    assert_eq!(created.len(), 40);
+
+    server.kill().expect("kill -9");
+    server.wait().expect("reaped");
+
+    let stored = db_bytes(dir.path());
+    assert!(!stored.is_empty());
+    for key in created
+        .iter()
+        .map(|c| c.key.expose_secret())
+        .chain([admin.as_str()])
+    {
+        assert!(
+            !contains(&stored, key),
+            "a plaintext key is in the database files"
+        );
+    }
+
+    // Another org, added offline with the subcommand.
+    let output = Command::new(BIN)
+        .args(["org", "create", "--name", "Globex", "--db"])
+        .arg(dir.path().join("sandbox.db"))
+        .output()
+        .expect("org create runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let globex = String::from_utf8(output.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    assert!(
+        alphamoon_sandbox::keys::is_well_formed(&globex),
+        "{globex:?}"
+    );
+
+    let (mut server, url) = start(dir.path());
+    assert_eq!(
+        std::fs::read_to_string(&key_file).expect("key file"),
+        admin,
+        "a restart leaves the bootstrap key file alone"
+    );
+    let all = client(&url, &admin)
+        .list_api_keys()
+        .send()
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(all.pagination.total, 41);
+    let mut ids: Vec<_> = created.iter().map(|c| c.id.to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "every create got its own id");
+    for key in &created {
+        let page = client(&url, key.key.expose_secret())
+            .list_api_keys()
+            .limit(1)
+            .send()
+            .await
+            .expect("a key acknowledged before the crash still works");
+        assert_eq!(page.pagination.total, 41);
+    }
+    let theirs = client(&url, &globex)
+        .list_api_keys()
+        .send()
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(
+        theirs.pagination.total, 1,
+        "the new org sees only its own key"
+    );
+
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).expect("log");
+    assert!(!log.contains(&admin), "the bootstrap key was logged");
+    assert!(log.contains("admin.key"), "says where the key went: {log}");
+    assert!(log.contains("left as it is"), "{log}");
+}
+
+#[test]
+fn help_describes_every_flag_and_the_org_subcommand() {
+    let output = Command::new(BIN).arg("--help").output().expect("--help");
+    let help = String::from_utf8(output.stdout).expect("utf8");
+    for flag in [
+        "--listen",
+        "--db",
+        "--in-memory",
+        "--bootstrap-key-file",
+        "--rate-limit",
+        "--max-key-lifetime-days",
+        "org",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    let output = Command::new(BIN)
+        .args(["org", "create", "--help"])
+        .output()
+        .expect("help");
+    let help = String::from_utf8(output.stdout).expect("utf8");
+    assert!(help.contains("--name") && help.contains("--db"), "{help}");
+}

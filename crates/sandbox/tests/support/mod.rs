@@ -1,0 +1,218 @@
+//! Shared by the sandbox's tests: raw HTTP calls whose every response is
+//! checked against the published spec, and a client for typed flows.
+
+#![allow(dead_code, unreachable_pub)]
+
+use alphamoon_client::{Client, RetryPolicy};
+use alphamoon_sandbox::{Sandbox, Settings};
+use base64::Engine as _;
+use serde_json::Value;
+
+/// The published spec, the contract every response is held to.
+pub fn spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        serde_json::from_str(include_str!("../../../../openapi/alphamoon-workspace.json"))
+            .expect("the spec is JSON")
+    })
+}
+
+fn resolve(value: &Value) -> &Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(r) => spec()
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling $ref {r}")),
+        None => value,
+    }
+}
+
+/// The spec path template an actual request path matches.
+fn template(path: &str) -> Option<&'static str> {
+    spec()["paths"].as_object()?.keys().find_map(|t| {
+        let (t_parts, p_parts): (Vec<_>, Vec<_>) =
+            (t.split('/').collect(), path.split('/').collect());
+        let matches = t_parts.len() == p_parts.len()
+            && t_parts
+                .iter()
+                .zip(&p_parts)
+                .all(|(t, p)| t.starts_with('{') || t == p);
+        matches.then_some(t.as_str())
+    })
+}
+
+/// Checks a response against the spec: the status is documented for the
+/// operation, the content type is declared, the body matches the schema,
+/// and the headers every response must carry are there.
+pub fn assert_conforms(method: &str, path: &str, response: &Answer) {
+    assert_eq!(
+        response.header("cache-control"),
+        Some("no-store"),
+        "{method} {path}: every response sends Cache-Control: no-store"
+    );
+    if response.status == 401 {
+        assert!(
+            response
+                .header("www-authenticate")
+                .is_some_and(|v| v.starts_with("Basic")),
+            "{method} {path}: 401 without WWW-Authenticate: Basic"
+        );
+    }
+    let Some(template) = template(path) else {
+        // Not an operation of the spec: the body is still a problem.
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/problem+json")
+        );
+        validate(
+            &spec()["components"]["schemas"]["Error"],
+            &response.body,
+            method,
+            path,
+        );
+        return;
+    };
+    let operation = &spec()["paths"][template][method.to_ascii_lowercase()];
+    if operation.is_null() {
+        assert_eq!(response.status, 405, "{method} {path}: undocumented method");
+        validate(
+            &spec()["components"]["schemas"]["Error"],
+            &response.body,
+            method,
+            path,
+        );
+        return;
+    }
+    let documented = resolve(&operation["responses"][response.status.to_string()]);
+    assert!(
+        !documented.is_null(),
+        "{method} {path}: status {} is not documented",
+        response.status
+    );
+    let content_type = response.header("content-type").unwrap_or_default();
+    let media = &documented["content"][content_type];
+    assert!(
+        !media.is_null(),
+        "{method} {path} {}: content type `{content_type}` is not declared",
+        response.status
+    );
+    validate(&media["schema"], &response.body, method, path);
+}
+
+fn validate(schema: &Value, body: &Value, method: &str, path: &str) {
+    let root = serde_json::json!({ "components": spec()["components"], "allOf": [schema] });
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .build(&root)
+        .expect("spec schemas compile");
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path}: body {body} breaks the spec: {errors:?}"
+    );
+}
+
+/// A response as the tests see it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `detail` of a problem body.
+    pub fn detail(&self) -> &str {
+        self.body["detail"].as_str().unwrap_or_default()
+    }
+
+    /// The `field` of a problem body.
+    pub fn field(&self) -> Option<&str> {
+        self.body["field"].as_str()
+    }
+}
+
+/// `Authorization: Basic base64(secret)`, the vendor's form.
+pub fn basic(secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(secret)
+    )
+}
+
+/// Sends one raw request and checks the answer against the spec.
+pub async fn call(
+    sandbox: &Sandbox,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<(&str, String)>,
+) -> Answer {
+    // reqwest is built without a default TLS provider (the client crate
+    // brings its own); these plain-HTTP calls still need one installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let method_value = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = http.request(method_value, format!("{}{path}", sandbox.url()));
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    if let Some((content_type, body)) = body {
+        request = request.header("content-type", content_type).body(body);
+    }
+    let response = request.send().await.expect("the sandbox answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body");
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {bytes:?}"));
+    let answer = Answer {
+        status,
+        headers,
+        body,
+    };
+    let bare_path = path.split('?').next().unwrap_or(path);
+    assert_conforms(method, bare_path, &answer);
+    answer
+}
+
+pub const KEYS: &str = "/api/v0.4/admin/api-keys";
+
+/// A create request body.
+pub fn create_body(name: &str, scopes: &[&str]) -> (&'static str, String) {
+    let exp = (chrono::Utc::now() + chrono::Duration::days(90)).to_rfc3339();
+    (
+        "application/json",
+        serde_json::json!({ "name": name, "exp": exp, "scopes": scopes }).to_string(),
+    )
+}
+
+/// A sandbox with the rate limit out of the way, and one org's admin key.
+pub async fn sandbox() -> (Sandbox, String) {
+    sandbox_with(Settings {
+        rate_limit: None,
+        ..Settings::default()
+    })
+    .await
+}
+
+pub async fn sandbox_with(settings: Settings) -> (Sandbox, String) {
+    let sandbox = Sandbox::start_in_memory(settings)
+        .await
+        .expect("sandbox starts");
+    let (_, admin) = sandbox.create_org("Acme").expect("org");
+    (sandbox, admin)
+}
+
+/// A client for `secret` against `sandbox`, without retries.
+pub fn client(sandbox: &Sandbox, secret: &str) -> Client {
+    Client::builder(secret)
+        .base_url(&sandbox.url())
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .expect("client")
+}
