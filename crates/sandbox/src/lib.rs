@@ -103,8 +103,18 @@ impl Sandbox {
         store: Arc<dyn Store>,
         settings: &Settings,
     ) -> std::io::Result<Self> {
-        let addr = listener.local_addr()?;
         let app = router(Arc::clone(&store), settings);
+        Self::serve_app(listener, store, app)
+    }
+
+    /// Serves `app`, a [`router`] over `store` with any extra layers (tests
+    /// add one that checks every response against the spec).
+    pub fn serve_app(
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        app: axum::Router,
+    ) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
         let (shutdown, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let served = axum::serve(listener, app)

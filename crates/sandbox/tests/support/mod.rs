@@ -3,8 +3,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::sync::Arc;
+
 use alphamoon_client::{Client, RetryPolicy};
-use alphamoon_sandbox::{Sandbox, Settings};
+use alphamoon_sandbox::{Sandbox, Settings, SqliteStore, Store};
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -144,7 +146,7 @@ pub fn basic(secret: &str) -> String {
     )
 }
 
-/// Sends one raw request and checks the answer against the spec.
+/// Sends one raw request (the server checks its answer against the spec).
 pub async fn call(
     sandbox: &Sandbox,
     method: &str,
@@ -170,14 +172,11 @@ pub async fn call(
     let bytes = response.bytes().await.expect("body");
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {bytes:?}"));
-    let answer = Answer {
+    Answer {
         status,
         headers,
         body,
-    };
-    let bare_path = path.split('?').next().unwrap_or(path);
-    assert_conforms(method, bare_path, &answer);
-    answer
+    }
 }
 
 pub const KEYS: &str = "/api/v0.4/admin/api-keys";
@@ -200,12 +199,42 @@ pub async fn sandbox() -> (Sandbox, String) {
     .await
 }
 
+/// A sandbox whose every response, to raw calls and client calls alike,
+/// is checked against the spec before it leaves the server.
 pub async fn sandbox_with(settings: Settings) -> (Sandbox, String) {
-    let sandbox = Sandbox::start_in_memory(settings)
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("sandbox starts");
+        .expect("bind");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("store"));
+    let app = alphamoon_sandbox::router(Arc::clone(&store), &settings)
+        .layer(axum::middleware::from_fn(check_against_spec));
+    let sandbox = Sandbox::serve_app(listener, store, app).expect("sandbox starts");
     let (_, admin) = sandbox.create_org("Acme").expect("org");
     (sandbox, admin)
+}
+
+/// Fails the test (the panic drops the connection) if a response breaks
+/// the spec.
+async fn check_against_spec(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if method == "HEAD" {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+    let answer = Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers.clone(),
+        body: serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {bytes:?}")),
+    };
+    assert_conforms(&method, &path, &answer);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// A client for `secret` against `sandbox`, without retries.
