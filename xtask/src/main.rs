@@ -16,7 +16,8 @@ usage: cargo xtask <command>
 commands:
   gen     regenerate every file derived from openapi/alphamoon-workspace.yaml
   check   lint the spec and fail if any derived file is out of date
-  ci      everything CI runs: fmt, clippy, check, tests, cargo package
+  ci      everything CI runs: fmt, check, clippy, tests, the quickstart,
+          docs, cargo package
 ";
 
 fn main() -> ExitCode {
@@ -68,6 +69,8 @@ fn ci(root: &Path) -> Result<(), String> {
         ],
     )?;
     cargo(root, &["test", "--workspace", "--locked"])?;
+    // The README's first command must keep working.
+    cargo(root, &["run", "--locked", "--example", "quickstart"])?;
     // Broken intra-doc links and malformed docs fail like any lint.
     cargo_with_env(
         root,

@@ -14,7 +14,8 @@
 //!   [`DEFAULT_CONNECT_TIMEOUT`]), TLS, and the [`RetryPolicy`];
 //! - retries of idempotent requests and a `tracing` event per attempt
 //!   (operation, method, path, status, duration; never a header);
-//! - [`Client::list_all_api_keys`], a stream over every page;
+//! - [`Client::list_all_api_keys`], a stream over every page, and
+//!   [`Client::rotate_api_key`], which replaces a key safely;
 //! - [`Error`], what every call's failure converts to with `?`;
 //! - [`ApiKeySecret`], which keeps the one-time secret out of `Debug`.
 //!
@@ -69,6 +70,7 @@ mod error;
 mod hooks;
 mod open_enum;
 mod paginate;
+mod rotate;
 mod secret;
 
 // The generated code documents what the spec describes; it is not held to
@@ -95,4 +97,5 @@ pub use hooks::{ClientState, RetryPolicy};
 pub use open_enum::UnknownValue;
 pub(crate) use open_enum::open_enum_impls;
 pub use reqwest::StatusCode;
+pub use rotate::{RotateError, Rotation};
 pub use secret::ApiKeySecret;

@@ -1,0 +1,190 @@
+//! The command line, as clap parses it. Scope and group values come from
+//! the client's spec-generated metadata, which also feeds tab completion.
+
+use std::path::PathBuf;
+
+use alphamoon_client::{DEFAULT_BASE_URL, Scope, ScopeGroup};
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Manage the API keys of an Alphamoon Workspace organization.
+///
+/// Authenticate with an organization API key that holds
+/// `workspace.admin.api_key:manage`: prefer --api-key-file or
+/// ALPHAMOON_API_KEY over --api-key, which stays in shell history.
+///
+/// Exit codes: 0 success, 1 API or network error, 2 usage error.
+#[derive(Debug, Parser)]
+#[command(name = "alphamoon", version)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The API's base URL.
+    #[arg(long, global = true, env = "ALPHAMOON_BASE_URL", hide_env_values = true, default_value = DEFAULT_BASE_URL)]
+    pub(crate) base_url: String,
+
+    /// The organization API key to authenticate with.
+    #[arg(long, global = true, env = "ALPHAMOON_API_KEY", hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+
+    /// Read the API key from this file instead.
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "api_key")]
+    pub(crate) api_key_file: Option<PathBuf>,
+
+    /// How to print results: a readable table, or JSON with the API's own
+    /// field names.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub(crate) output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create, list, rotate and delete organization API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// List every scope with its group and description.
+    Scopes {
+        /// Only the scopes of this group.
+        #[arg(long, value_name = "GROUP", value_parser = group_names())]
+        group: Option<String>,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create a key. Its secret is printed once and cannot be shown again.
+    Create {
+        /// A label for the key.
+        #[arg(long)]
+        name: String,
+        /// A scope the key carries; repeat for more (`alphamoon scopes`
+        /// lists them).
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = scope_values(), hide_possible_values = true)]
+        scopes: Vec<String>,
+        /// Every scope of a group, e.g. `collections`; repeat for more.
+        #[arg(long = "scope-group", value_name = "GROUP", value_parser = group_names())]
+        scope_groups: Vec<String>,
+        #[command(flatten)]
+        expiry: Expiry,
+    },
+    /// List keys: one page, or every key with --all. Keys expiring within
+    /// 14 days, and expired ones, are flagged.
+    List {
+        /// Page through every key.
+        #[arg(long, conflicts_with = "offset")]
+        all: bool,
+        /// How many keys to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Keys per page (1 to 100).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100))]
+        limit: u64,
+    },
+    /// Delete a key. Asks first on a terminal.
+    Delete {
+        /// The id of the key.
+        id: String,
+        /// Do not ask for confirmation (required when not on a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Replace a key with a new one of the same name and scopes, then
+    /// delete the old one. If the create fails, nothing is deleted.
+    Rotate {
+        /// The id of the key to replace.
+        id: String,
+        /// Lifetime of the new key, e.g. `90d`, `12w`, `36h`. The vendor
+        /// advises replacing keys every 3 to 6 months.
+        #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_lifetime)]
+        expires_in: chrono::Duration,
+    },
+}
+
+/// When a new key expires: a lifetime or a moment.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub(crate) struct Expiry {
+    /// Lifetime of the key, e.g. `90d`, `12w`, `36h` [default: 90d].
+    #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+    pub(crate) expires_in: Option<chrono::Duration>,
+    /// Expiry as an RFC 3339 date-time, e.g. `2027-03-01T00:00:00Z`.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_moment)]
+    pub(crate) expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn scope_values() -> PossibleValuesParser {
+    PossibleValuesParser::new(Scope::ALL.iter().map(Scope::as_str))
+}
+
+fn group_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(ScopeGroup::ALL.iter().map(|g| g.name()))
+}
+
+/// `90d`, `12w`, `36h`, `30m` or `45s`.
+pub(crate) fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let number: i64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a lifetime like 90d, 12w or 36h"))?;
+    let lifetime = match unit {
+        "s" => chrono::Duration::try_seconds(number),
+        "m" => chrono::Duration::try_minutes(number),
+        "h" => chrono::Duration::try_hours(number),
+        "d" => chrono::Duration::try_days(number),
+        "w" => chrono::Duration::try_weeks(number),
+        _ => return Err(format!("`{text}`: the unit must be s, m, h, d or w")),
+    }
+    .ok_or_else(|| format!("`{text}` is too long"))?;
+    if lifetime <= chrono::Duration::zero() {
+        return Err("the lifetime must be positive".to_owned());
+    }
+    Ok(lifetime)
+}
+
+fn parse_moment(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 date-time: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn lifetimes_parse_with_units() {
+        assert_eq!(parse_lifetime("90d"), Ok(chrono::Duration::days(90)));
+        assert_eq!(parse_lifetime("2w"), Ok(chrono::Duration::weeks(2)));
+        assert_eq!(parse_lifetime("36h"), Ok(chrono::Duration::hours(36)));
+        assert!(parse_lifetime("0d").is_err());
+        assert!(parse_lifetime("90").is_err());
+        assert!(parse_lifetime("d").is_err());
+        assert!(parse_lifetime("99999999999999w").is_err());
+    }
+}

@@ -1,0 +1,517 @@
+//! The `alphamoon` binary end to end, against a sandbox started in this
+//! process on 127.0.0.1.
+
+use std::process::{Command, Output};
+
+use alphamoon_client::Scope;
+use alphamoon_sandbox::{ADMIN_SCOPE, RateLimit, Sandbox, Settings, issue_key};
+use chrono::Utc;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_alphamoon");
+
+/// Runs `alphamoon` with `args`, with no configuration from the
+/// environment beyond what `env` sets.
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("ALPHAMOON_API_KEY")
+        .env_remove("ALPHAMOON_BASE_URL")
+        .envs(env.iter().copied());
+    // The sandbox runs on this process's runtime; wait off its threads.
+    tokio::task::spawn_blocking(move || command.output().expect("alphamoon runs"))
+        .await
+        .expect("join")
+}
+
+struct Env {
+    sandbox: Sandbox,
+    admin: String,
+}
+
+impl Env {
+    async fn new() -> Self {
+        Self::with(Settings {
+            rate_limit: None,
+            ..Settings::default()
+        })
+        .await
+    }
+
+    async fn with(settings: Settings) -> Self {
+        let sandbox = Sandbox::start_in_memory(settings).await.expect("sandbox");
+        let (_, admin) = sandbox.create_org("Acme").expect("org");
+        Self { sandbox, admin }
+    }
+
+    /// Runs `alphamoon --base-url URL args…` authenticated by `key`.
+    async fn run_as(&self, key: &str, args: &[&str]) -> Output {
+        let url = self.sandbox.url();
+        let mut all = vec!["--base-url", url.as_str()];
+        all.extend_from_slice(args);
+        run(&all, &[("ALPHAMOON_API_KEY", key)]).await
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.run_as(&self.admin, args).await
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args).await;
+        assert_success(&output);
+        serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+    }
+
+    fn org(&self) -> String {
+        self.sandbox
+            .store()
+            .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&self.admin))
+            .expect("store")
+            .expect("admin")
+            .org_id
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// Fails unless the command exited with `code`; API and network errors
+/// must fit on one stderr line (usage errors are clap's own).
+fn assert_failure(output: &Output, code: i32) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let stderr = text(&output.stderr);
+    if code == 1 {
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    }
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_list_rotate_delete_as_json() {
+    let env = Env::new().await;
+    let created = env
+        .json(&[
+            "keys",
+            "create",
+            "--name",
+            "CI uploader",
+            "--scope",
+            "workspace.file:upload",
+            "--scope-group",
+            "results",
+            "--expires-in",
+            "30d",
+            "--output",
+            "json",
+        ])
+        .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let secret = created["key"].as_str().expect("the key is a field");
+    assert!(secret.starts_with("amk_"));
+    let scopes: Vec<&str> = created["scopes"]
+        .as_array()
+        .expect("scopes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        scopes.len(),
+        5,
+        "one scope plus the four of `results`: {scopes:?}"
+    );
+    let exp = chrono::DateTime::parse_from_rfc3339(created["exp"].as_str().expect("exp"))
+        .expect("rfc3339");
+    let days = (exp.with_timezone(&Utc) - Utc::now()).num_hours();
+    assert!(
+        (29 * 24..=30 * 24).contains(&days),
+        "30d lifetime, got {days} h"
+    );
+
+    let listed = env.json(&["keys", "list", "--output", "json"]).await;
+    assert_eq!(listed["pagination"]["total"], 2);
+    assert!(
+        listed["apiKeys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .any(|k| k["id"] == id.as_str())
+    );
+    assert!(listed["apiKeys"][0].get("key").is_none());
+
+    let rotated = env
+        .json(&[
+            "keys",
+            "rotate",
+            &id,
+            "--expires-in",
+            "7d",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(rotated["deleted"], id.as_str());
+    let new_id = rotated["created"]["id"]
+        .as_str()
+        .expect("new id")
+        .to_owned();
+    assert_eq!(rotated["created"]["name"], "CI uploader");
+    assert_eq!(rotated["created"]["scopes"], created["scopes"]);
+    let new_exp =
+        chrono::DateTime::parse_from_rfc3339(rotated["created"]["exp"].as_str().expect("exp"))
+            .expect("exp");
+    assert!(
+        new_exp.with_timezone(&Utc) <= Utc::now() + chrono::Duration::days(7),
+        "never longer than asked"
+    );
+
+    let deleted = env
+        .json(&["keys", "delete", &new_id, "--yes", "--output", "json"])
+        .await;
+    assert_eq!(
+        deleted,
+        serde_json::json!({ "id": new_id, "deleted": true })
+    );
+    let listed = env
+        .json(&["keys", "list", "--all", "--limit", "1", "--output", "json"])
+        .await;
+    assert_eq!(
+        listed["apiKeys"].as_array().expect("keys").len(),
+        1,
+        "only the admin key is left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_for_people() {
+    let env = Env::new().await;
+    let org = env.org();
+    issue_key(
+        env.sandbox.store(),
+        &org,
+        "old",
+        &[Scope::WorkspaceFileUpload],
+        Utc::now().timestamp() - 10,
+    )
+    .expect("key");
+    issue_key(
+        env.sandbox.store(),
+        &org,
+        "soon",
+        &[Scope::WorkspaceFileUpload],
+        Utc::now().timestamp() + 3 * 86_400 + 60,
+    )
+    .expect("key");
+
+    let created = env
+        .run(&[
+            "keys",
+            "create",
+            "--name",
+            "table key",
+            "--scope",
+            "workspace.file:download",
+        ])
+        .await;
+    assert_success(&created);
+    let stdout = text(&created.stdout);
+    assert!(stdout.contains("key:      amk_"), "{stdout}");
+    assert!(
+        text(&created.stderr).contains("shown once"),
+        "notice on stderr"
+    );
+
+    let listed = env.run(&["keys", "list"]).await;
+    assert_success(&listed);
+    let table = text(&listed.stdout);
+    let header = table.lines().next().expect("header");
+    for column in ["ID", "NAME", "SCOPES", "STATUS", "CREATED", "EXPIRES"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("old").contains("EXPIRED"), "{table}");
+    assert!(row("soon").contains("expires in 3d"), "{table}");
+    assert!(row("admin").contains("all 28 scopes"), "{table}");
+    assert!(!row("table key").contains("expires in"), "{table}");
+    assert!(table.contains("4 of 4 keys"), "{table}");
+
+    let all = env.run(&["keys", "list", "--all", "--limit", "1"]).await;
+    assert_success(&all);
+    assert!(
+        text(&all.stdout).contains("\n4 keys"),
+        "{}",
+        text(&all.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_come_from_the_client_metadata() {
+    let scopes = run(&["scopes", "--output", "json"], &[]).await;
+    assert_success(&scopes);
+    let items: Vec<Value> = serde_json::from_slice(&scopes.stdout).expect("json");
+    assert_eq!(items.len(), 28);
+    for (item, scope) in items.iter().zip(Scope::ALL) {
+        assert_eq!(item["scope"], scope.as_str());
+        assert_eq!(item["description"], scope.description().expect("described"));
+    }
+    let one = run(&["scopes", "--group", "api-key-admin"], &[]).await;
+    assert_success(&one);
+    let table = text(&one.stdout);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.contains("workspace.admin.api_key:manage"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_offer_scope_values() {
+    let bash = run(&["completions", "bash"], &[]).await;
+    assert_success(&bash);
+    assert!(text(&bash.stdout).contains("workspace.collection_editor:override"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_can_come_from_a_file() {
+    let env = Env::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("key");
+    std::fs::write(&path, format!("{}\n", env.admin)).expect("write");
+    let url = env.sandbox.url();
+    let output = run(
+        &[
+            "--base-url",
+            &url,
+            "--api-key-file",
+            path.to_str().expect("utf8"),
+            "keys",
+            "list",
+            "--output",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    assert_success(&output);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_exit_1_for_the_api_and_2_for_usage() {
+    let env = Env::new().await;
+    let org = env.org();
+
+    // Missing key: an actionable message, exit 2.
+    let missing = run(&["--base-url", &env.sandbox.url(), "keys", "list"], &[]).await;
+    let message = assert_failure(&missing, 2);
+    assert!(
+        message.contains("ALPHAMOON_API_KEY") && message.contains("--api-key-file"),
+        "{message}"
+    );
+
+    // A scope the client does not know is refused before any request.
+    let bad = env
+        .run(&[
+            "keys",
+            "create",
+            "--name",
+            "n",
+            "--scope",
+            "workspace.nope:never",
+        ])
+        .await;
+    assert_failure(&bad, 2);
+
+    // Expired key: 401 from the server.
+    let (_, expired) = issue_key(
+        env.sandbox.store(),
+        &org,
+        "old",
+        &[ADMIN_SCOPE],
+        Utc::now().timestamp() - 1,
+    )
+    .expect("key");
+    let out = env.run_as(&expired, &["keys", "list"]).await;
+    let message = assert_failure(&out, 1);
+    assert!(
+        message.starts_with("error: HTTP 401 Unauthorized: The API key has expired."),
+        "{message}"
+    );
+    assert!(!message.contains(&expired), "the key is never printed");
+
+    // A key without the admin scope: 403.
+    let (_, reader) = issue_key(
+        env.sandbox.store(),
+        &org,
+        "reader",
+        &[Scope::WorkspaceFileDownload],
+        Utc::now().timestamp() + 3600,
+    )
+    .expect("key");
+    let message = assert_failure(&env.run_as(&reader, &["keys", "list"]).await, 1);
+    assert!(message.contains("HTTP 403 Forbidden"), "{message}");
+
+    // An unknown id: 404.
+    let message = assert_failure(
+        &env.run(&[
+            "keys",
+            "delete",
+            "0123456789abcdef0123456789abcdef",
+            "--yes",
+        ])
+        .await,
+        1,
+    );
+    assert!(message.contains("HTTP 404 Not Found"), "{message}");
+    let message = assert_failure(
+        &env.run(&["keys", "rotate", "0123456789abcdef0123456789abcdef"])
+            .await,
+        1,
+    );
+    assert!(message.contains("no API key with id"), "{message}");
+
+    // Not a key id at all, and delete without --yes off a terminal.
+    assert_failure(&env.run(&["keys", "delete", "nope", "--yes"]).await, 2);
+    let message = assert_failure(
+        &env.run(&["keys", "delete", "0123456789abcdef0123456789abcdef"])
+            .await,
+        2,
+    );
+    assert!(message.contains("--yes"), "{message}");
+
+    // Nobody listening: a network error, exit 1.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let out = run(
+        &[
+            "--base-url",
+            &format!("http://127.0.0.1:{port}"),
+            "keys",
+            "list",
+        ],
+        &[("ALPHAMOON_API_KEY", "k")],
+    )
+    .await;
+    let message = assert_failure(&out, 1);
+    assert!(message.contains("request failed"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_with_a_failing_delete_keeps_the_old_key_and_says_so() {
+    // Two requests pass, the third (the delete) is rate limited for long
+    // enough that the client does not wait.
+    let env = Env::with(Settings {
+        rate_limit: Some(RateLimit {
+            per_second: 0.001,
+            burst: 2,
+        }),
+        ..Settings::default()
+    })
+    .await;
+    let org = env.org();
+    let (old, _) = issue_key(
+        env.sandbox.store(),
+        &org,
+        "rotate me",
+        &[Scope::WorkspaceFileUpload],
+        Utc::now().timestamp() + 3600,
+    )
+    .expect("key");
+
+    let output = env
+        .run(&["keys", "rotate", &old.id, "--output", "json"])
+        .await;
+    let message = assert_failure(&output, 1);
+    assert!(
+        message.contains(&format!("the old key {} still exists", old.id)),
+        "{message}"
+    );
+    assert!(message.contains("429"), "{message}");
+    // The new key was printed, since it exists nowhere else.
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(
+        printed["created"]["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("amk_"))
+    );
+    assert_eq!(printed["deleted"], Value::Null);
+
+    let (keys, total) = env.sandbox.store().list_keys(&org, 0, 100).expect("list");
+    assert_eq!(total, 3, "admin, old and new");
+    assert!(keys.iter().any(|k| k.id == old.id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_with_a_failing_create_deletes_nothing() {
+    let env = Env::new().await;
+    let org = env.org();
+    // The caller may not grant the old key's scope, so the create fails.
+    let (old, _) = issue_key(
+        env.sandbox.store(),
+        &org,
+        "wide",
+        &[Scope::WorkspaceFileUpload],
+        Utc::now().timestamp() + 3600,
+    )
+    .expect("key");
+    let (_, narrow) = issue_key(
+        env.sandbox.store(),
+        &org,
+        "narrow",
+        &[ADMIN_SCOPE],
+        Utc::now().timestamp() + 3600,
+    )
+    .expect("key");
+    let message = assert_failure(&env.run_as(&narrow, &["keys", "rotate", &old.id]).await, 1);
+    assert!(
+        message.contains("cannot create the new key, old key unchanged"),
+        "{message}"
+    );
+    let (keys, _) = env.sandbox.store().list_keys(&org, 0, 100).expect("list");
+    assert!(keys.iter().any(|k| k.id == old.id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_of_every_command_is_pinned() {
+    for args in [
+        vec!["--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "create", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "delete", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["scopes", "--help"],
+        vec!["completions", "--help"],
+    ] {
+        let output = run(&args, &[]).await;
+        assert_success(&output);
+        let name = args[..args.len() - 1].join("_");
+        let name = if name.is_empty() {
+            "alphamoon".to_owned()
+        } else {
+            name
+        };
+        insta::assert_snapshot!(format!("help_{name}"), text(&output.stdout));
+    }
+}
