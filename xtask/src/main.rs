@@ -5,6 +5,7 @@
 //! sound and the derived files current, and `ci` runs every gate that CI runs.
 
 mod check;
+mod conformance;
 mod derived;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ usage: cargo xtask <command>
 commands:
   gen     regenerate every file derived from openapi/alphamoon-workspace.yaml
   check   lint the spec and fail if any derived file is out of date
+  conformance
+          validate the published spec with outside tools, generate Python and
+          TypeScript clients from it, and run schemathesis against the sandbox
   ci      everything CI runs: fmt, check, clippy, tests, the quickstart,
           docs, cargo package
 ";
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("gen") => derived::write_all(&workspace_root()),
         Some("check") => check::run(&workspace_root()),
+        Some("conformance") => conformance::run(&workspace_root()),
         Some("ci") => ci(&workspace_root()),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
@@ -71,6 +76,8 @@ fn ci(root: &Path) -> Result<(), String> {
     cargo(root, &["test", "--workspace", "--locked"])?;
     // The README's first command must keep working.
     cargo(root, &["run", "--locked", "--example", "quickstart"])?;
+    step("xtask conformance");
+    conformance::run(root)?;
     // Broken intra-doc links and malformed docs fail like any lint.
     cargo_with_env(
         root,
@@ -97,7 +104,7 @@ fn step(name: &str) {
     eprintln!("\n==> {name}");
 }
 
-fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
+pub(crate) fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
     cargo_with_env(root, args, &[])
 }
 

@@ -489,8 +489,9 @@ fn validate_create(
     })
 }
 
-/// Parses `offset` and `limit`; out-of-range values are refused, not
-/// clamped, so that a client never gets a page it did not ask for.
+/// Parses `offset` and `limit`; out-of-range values and unknown parameters
+/// are refused, not clamped or ignored, so that a client never gets a page
+/// it did not ask for.
 fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
     let mut offset = 0u64;
     let mut limit = 100u64;
@@ -503,7 +504,14 @@ fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
         let target = match name {
             "offset" => &mut offset,
             "limit" => &mut limit,
-            _ => continue,
+            // Refused like unknown body fields, so that a misspelt
+            // parameter (`limt=5`) is not silently ignored.
+            other => {
+                return Err(Problem::bad_request(
+                    other,
+                    format!("`{other}` is not a parameter of this operation."),
+                ));
+            }
         };
         *target = value.parse().map_err(|_| {
             Problem::bad_request(

@@ -522,6 +522,7 @@ async fn list_orders_pages_and_flags_expired_keys() {
         ("limit=101", "limit"),
         ("limit=ten", "limit"),
         ("offset=-1", "offset"),
+        ("limt=5", "limt"),
     ] {
         let answer = call(
             &sandbox,

@@ -1,0 +1,346 @@
+//! `cargo xtask conformance`: proves the published spec works with the tools
+//! other languages use. Pinned tools are installed under
+//! `target/conformance/` from PyPI and npm (a venv, and `npm ci` from the
+//! committed lock file); everything they generate stays there too.
+
+use std::fs;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The committed inputs: pins, lock file, configs and the scripts.
+const INPUTS: &str = "xtask/conformance";
+const SPEC: &str = "openapi/alphamoon-workspace.json";
+
+/// One line of the summary table.
+struct Outcome {
+    tool: String,
+    version: String,
+    what: &'static str,
+    passed: bool,
+}
+
+struct Context {
+    root: PathBuf,
+    work: PathBuf,
+    outcomes: Vec<Outcome>,
+}
+
+pub(crate) fn run(root: &Path) -> Result<(), String> {
+    let work = root.join("target/conformance");
+    fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let mut cx = Context {
+        root: root.to_path_buf(),
+        work,
+        outcomes: Vec::new(),
+    };
+    cx.install_python()?;
+    cx.install_node()?;
+    crate::cargo(
+        root,
+        &["build", "--locked", "--package", "alphamoon-sandbox"],
+    )?;
+
+    cx.validate();
+    cx.python_client()?;
+    cx.typescript_types()?;
+    cx.schemathesis()?;
+
+    println!("\n| tool | version | checked | result |\n|---|---|---|---|");
+    for o in &cx.outcomes {
+        let result = if o.passed { "pass" } else { "FAIL" };
+        println!("| {} | {} | {} | {result} |", o.tool, o.version, o.what);
+    }
+    let failed: Vec<&str> = cx
+        .outcomes
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.tool.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("conformance failed: {}", failed.join(", ")))
+    }
+}
+
+/// The version a tool is pinned to in `requirements.txt` or `package.json`.
+fn pinned(root: &Path, tool: &str) -> String {
+    let requirements =
+        fs::read_to_string(root.join(INPUTS).join("requirements.txt")).unwrap_or_default();
+    if let Some(version) = requirements
+        .lines()
+        .find_map(|l| l.strip_prefix(tool)?.strip_prefix("=="))
+    {
+        return version.trim().to_owned();
+    }
+    let package = fs::read_to_string(root.join(INPUTS).join("package.json")).unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&package)
+        .ok()
+        .and_then(|p| p["devDependencies"][tool].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Runs `command`, echoing its program and arguments (never its
+/// environment, which can hold the sandbox key); `Ok(false)` if it ran and
+/// failed.
+fn succeeds(command: &mut Command) -> Result<bool, String> {
+    let shown: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect();
+    eprintln!("\n==> {}", shown.join(" "));
+    command
+        .status()
+        .map(|s| s.success())
+        .map_err(|e| format!("cannot run {command:?}: {e}"))
+}
+
+fn must(command: &mut Command) -> Result<(), String> {
+    if succeeds(command)? {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed",
+            command.get_program().to_string_lossy()
+        ))
+    }
+}
+
+/// Reinstalls only when a pin file changed since the last install.
+fn up_to_date(stamp: &Path, inputs: &str) -> bool {
+    fs::read_to_string(stamp).is_ok_and(|s| s == inputs)
+}
+
+impl Context {
+    fn input(&self, name: &str) -> PathBuf {
+        self.root.join(INPUTS).join(name)
+    }
+
+    fn venv_bin(&self, name: &str) -> PathBuf {
+        self.work.join("venv/bin").join(name)
+    }
+
+    fn node_bin(&self, name: &str) -> PathBuf {
+        self.work.join("node/node_modules/.bin").join(name)
+    }
+
+    fn record(&mut self, tool: &str, what: &'static str, passed: bool) {
+        self.outcomes.push(Outcome {
+            tool: tool.to_owned(),
+            version: pinned(&self.root, tool),
+            what,
+            passed,
+        });
+    }
+
+    fn install_python(&self) -> Result<(), String> {
+        let requirements = fs::read_to_string(self.input("requirements.txt"))
+            .map_err(|e| format!("cannot read requirements.txt: {e}"))?;
+        let stamp = self.work.join("venv/.installed");
+        if up_to_date(&stamp, &requirements) {
+            return Ok(());
+        }
+        must(
+            Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(self.work.join("venv")),
+        )?;
+        must(
+            Command::new(self.venv_bin("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(self.input("requirements.txt")),
+        )?;
+        fs::write(&stamp, requirements).map_err(|e| e.to_string())
+    }
+
+    fn install_node(&self) -> Result<(), String> {
+        let dir = self.work.join("node");
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let lock = fs::read_to_string(self.input("package-lock.json"))
+            .map_err(|e| format!("cannot read package-lock.json: {e}"))?;
+        let stamp = dir.join(".installed");
+        if up_to_date(&stamp, &lock) {
+            return Ok(());
+        }
+        for file in ["package.json", "package-lock.json"] {
+            fs::copy(self.input(file), dir.join(file)).map_err(|e| e.to_string())?;
+        }
+        // `npm ci` installs exactly the lock file; install scripts stay off.
+        must(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+                .current_dir(&dir),
+        )?;
+        fs::write(&stamp, lock).map_err(|e| e.to_string())
+    }
+
+    /// Three validators over the published JSON; warnings count as
+    /// failures unless a committed config accepts them with a reason.
+    fn validate(&mut self) {
+        let spec = self.root.join(SPEC);
+        let ok = succeeds(Command::new(self.venv_bin("openapi-spec-validator")).arg(&spec))
+            .unwrap_or(false);
+        self.record("openapi-spec-validator", "spec is valid OpenAPI 3.0", ok);
+
+        let ok = succeeds(
+            Command::new(self.node_bin("redocly"))
+                .args(["lint", "--max-problems", "50", "--config"])
+                .arg(self.input("redocly.yaml"))
+                .arg(&spec)
+                .env("REDOCLY_TELEMETRY", "off")
+                .env("REDOCLY_SUPPRESS_UPDATE_NOTICE", "true"),
+        )
+        .unwrap_or(false);
+        self.record("@redocly/cli", "lint, recommended-strict rules", ok);
+
+        let ok = succeeds(
+            Command::new(self.node_bin("spectral"))
+                .args(["lint", "--fail-severity", "warn", "--ruleset"])
+                .arg(self.input("spectral.yaml"))
+                .arg(&spec),
+        )
+        .unwrap_or(false);
+        self.record("@stoplight/spectral-cli", "lint, spectral:oas rules", ok);
+    }
+
+    /// Generates a Python client and drives the sandbox binary with it.
+    fn python_client(&mut self) -> Result<(), String> {
+        let out = self.work.join("python-client");
+        let venv_path = format!(
+            "{}:{}",
+            self.work.join("venv/bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let generated = succeeds(
+            Command::new(self.venv_bin("openapi-python-client"))
+                .args(["generate", "--overwrite", "--path"])
+                .arg(self.root.join(SPEC))
+                .arg("--output-path")
+                .arg(&out)
+                // It formats its output with ruff, which the venv holds.
+                .env("PATH", &venv_path),
+        )?;
+        let used = generated
+            && succeeds(
+                Command::new(self.venv_bin("python"))
+                    .arg(self.input("python_smoke.py"))
+                    .arg(self.root.join("target/debug/alphamoon-sandbox"))
+                    .env("PYTHONPATH", &out),
+            )?;
+        self.record(
+            "openapi-python-client",
+            "generated client drives the sandbox",
+            used,
+        );
+        Ok(())
+    }
+
+    /// Generates TypeScript types and type-checks a file that uses them.
+    fn typescript_types(&mut self) -> Result<(), String> {
+        let dir = self.work.join("typescript");
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        fs::copy(self.input("usage.ts"), dir.join("usage.ts")).map_err(|e| e.to_string())?;
+        let generated = succeeds(
+            Command::new(self.node_bin("openapi-typescript"))
+                .arg(self.root.join(SPEC))
+                .arg("--output")
+                .arg(dir.join("schema.d.ts")),
+        )?;
+        self.record("openapi-typescript", "types generated", generated);
+        let checked = generated
+            && succeeds(
+                Command::new(self.node_bin("tsc"))
+                    .args([
+                        "--noEmit",
+                        "--strict",
+                        "--target",
+                        "es2022",
+                        "--module",
+                        "esnext",
+                        "--moduleResolution",
+                        "bundler",
+                        "usage.ts",
+                    ])
+                    .current_dir(&dir),
+            )?;
+        self.record("typescript", "usage.ts type-checks (tsc --noEmit)", checked);
+        Ok(())
+    }
+
+    /// Every check, all four phases, against a fresh sandbox.
+    fn schemathesis(&mut self) -> Result<(), String> {
+        let key_file = self.work.join("admin.key");
+        let _ = fs::remove_file(&key_file);
+        let (server, url) = start_sandbox(&self.root, &key_file)?;
+        let server = KillOnDrop(server);
+        let admin_key = fs::read_to_string(&key_file).map_err(|e| e.to_string())?;
+        let passed = succeeds(
+            Command::new(self.venv_bin("schemathesis"))
+                .arg("--config-file")
+                .arg(self.input("schemathesis.toml"))
+                .args([
+                    "run",
+                    "--checks",
+                    "all",
+                    "--phases",
+                    "examples,coverage,fuzzing,stateful",
+                    "--no-color",
+                ])
+                .arg(self.root.join(SPEC))
+                .env("ALPHAMOON_SANDBOX_URL", &url)
+                .env("ALPHAMOON_ADMIN_KEY", admin_key.trim())
+                .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
+                .env("PYTHONPATH", self.root.join(INPUTS))
+                .current_dir(&self.work),
+        )?;
+        drop(server);
+        self.record(
+            "schemathesis",
+            "all checks; examples, coverage, fuzzing, stateful",
+            passed,
+        );
+        Ok(())
+    }
+}
+
+/// Starts the sandbox binary on a free port with a bootstrap key and waits
+/// for its `listening on` line.
+fn start_sandbox(root: &Path, key_file: &Path) -> Result<(Child, String), String> {
+    let mut child = Command::new(root.join("target/debug/alphamoon-sandbox"))
+        .args([
+            "--in-memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+            "--bootstrap-key-file",
+        ])
+        .arg(key_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    match line.trim().strip_prefix("listening on ") {
+        Some(url) => Ok((child, url.to_owned())),
+        None => {
+            let _ = child.kill();
+            Err(format!("the sandbox did not start: {line:?}"))
+        }
+    }
+}
+
+/// Stops the sandbox however the run ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
