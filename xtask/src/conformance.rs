@@ -4,9 +4,10 @@
 //! committed lock file); everything they generate stays there too.
 
 use std::fs;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use crate::process::Server;
 
 /// The committed inputs: pins, lock file, configs and the scripts.
 const INPUTS: &str = "xtask/conformance";
@@ -84,7 +85,7 @@ fn pinned(root: &Path, tool: &str) -> String {
 /// Runs `command`, echoing its program and arguments (never its
 /// environment, which can hold the sandbox key); `Ok(false)` if it ran and
 /// failed.
-fn succeeds(command: &mut Command) -> Result<bool, String> {
+pub(crate) fn succeeds(command: &mut Command) -> Result<bool, String> {
     let shown: Vec<String> = std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(|part| part.to_string_lossy().into_owned())
@@ -96,7 +97,7 @@ fn succeeds(command: &mut Command) -> Result<bool, String> {
         .map_err(|e| format!("cannot run {command:?}: {e}"))
 }
 
-fn must(command: &mut Command) -> Result<(), String> {
+pub(crate) fn must(command: &mut Command) -> Result<(), String> {
     if succeeds(command)? {
         Ok(())
     } else {
@@ -107,8 +108,30 @@ fn must(command: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Installs the npm packages that `from/package-lock.json` pins into
+/// `into/node_modules`, unless that exact lock file was installed there
+/// already. Install scripts stay off.
+pub(crate) fn npm_ci(from: &Path, into: &Path) -> Result<(), String> {
+    fs::create_dir_all(into).map_err(|e| e.to_string())?;
+    let lock = fs::read_to_string(from.join("package-lock.json"))
+        .map_err(|e| format!("cannot read {}/package-lock.json: {e}", from.display()))?;
+    let stamp = into.join(".installed");
+    if up_to_date(&stamp, &lock) {
+        return Ok(());
+    }
+    for file in ["package.json", "package-lock.json"] {
+        fs::copy(from.join(file), into.join(file)).map_err(|e| e.to_string())?;
+    }
+    must(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .current_dir(into),
+    )?;
+    fs::write(&stamp, lock).map_err(|e| e.to_string())
+}
+
 /// Reinstalls only when a pin file changed since the last install.
-fn up_to_date(stamp: &Path, inputs: &str) -> bool {
+pub(crate) fn up_to_date(stamp: &Path, inputs: &str) -> bool {
     fs::read_to_string(stamp).is_ok_and(|s| s == inputs)
 }
 
@@ -155,24 +178,7 @@ impl Context {
     }
 
     fn install_node(&self) -> Result<(), String> {
-        let dir = self.work.join("node");
-        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let lock = fs::read_to_string(self.input("package-lock.json"))
-            .map_err(|e| format!("cannot read package-lock.json: {e}"))?;
-        let stamp = dir.join(".installed");
-        if up_to_date(&stamp, &lock) {
-            return Ok(());
-        }
-        for file in ["package.json", "package-lock.json"] {
-            fs::copy(self.input(file), dir.join(file)).map_err(|e| e.to_string())?;
-        }
-        // `npm ci` installs exactly the lock file; install scripts stay off.
-        must(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-                .current_dir(&dir),
-        )?;
-        fs::write(&stamp, lock).map_err(|e| e.to_string())
+        npm_ci(&self.root.join(INPUTS), &self.work.join("node"))
     }
 
     /// Three validators over the published JSON; warnings count as
@@ -272,8 +278,18 @@ impl Context {
     fn schemathesis(&mut self) -> Result<(), String> {
         let key_file = self.work.join("admin.key");
         let _ = fs::remove_file(&key_file);
-        let (server, url) = start_sandbox(&self.root, &key_file)?;
-        let server = KillOnDrop(server);
+        let server = Server::start(
+            Command::new(self.root.join("target/debug/alphamoon-sandbox"))
+                .args([
+                    "--in-memory",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--rate-limit",
+                    "0",
+                ])
+                .arg("--bootstrap-key-file")
+                .arg(&key_file),
+        )?;
         let admin_key = fs::read_to_string(&key_file).map_err(|e| e.to_string())?;
         let passed = succeeds(
             Command::new(self.venv_bin("schemathesis"))
@@ -288,7 +304,7 @@ impl Context {
                     "--no-color",
                 ])
                 .arg(self.root.join(SPEC))
-                .env("ALPHAMOON_SANDBOX_URL", &url)
+                .env("ALPHAMOON_SANDBOX_URL", &server.url)
                 .env("ALPHAMOON_ADMIN_KEY", admin_key.trim())
                 .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
                 .env("PYTHONPATH", self.root.join(INPUTS))
@@ -301,46 +317,5 @@ impl Context {
             passed,
         );
         Ok(())
-    }
-}
-
-/// Starts the sandbox binary on a free port with a bootstrap key and waits
-/// for its `listening on` line.
-fn start_sandbox(root: &Path, key_file: &Path) -> Result<(Child, String), String> {
-    let mut child = Command::new(root.join("target/debug/alphamoon-sandbox"))
-        .args([
-            "--in-memory",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "0",
-            "--bootstrap-key-file",
-        ])
-        .arg(key_file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    match line.trim().strip_prefix("listening on ") {
-        Some(url) => Ok((child, url.to_owned())),
-        None => {
-            let _ = child.kill();
-            Err(format!("the sandbox did not start: {line:?}"))
-        }
-    }
-}
-
-/// Stops the sandbox however the run ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

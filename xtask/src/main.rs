@@ -4,9 +4,11 @@
 //! the API. `gen` writes every file derived from it, `check` proves the spec
 //! sound and the derived files current, and `ci` runs every gate that CI runs.
 
+mod bench;
 mod check;
 mod conformance;
 mod derived;
+mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -20,6 +22,9 @@ commands:
   conformance
           validate the published spec with outside tools, generate Python and
           TypeScript clients from it, and run schemathesis against the sandbox
+  bench [--smoke] [--build]
+          the sandbox vs Prism vs a bare server, growth, client overhead and
+          (with --build) build cost; --smoke runs it all at tiny sizes
   ci      everything CI runs: fmt, check, clippy, tests, the quickstart,
           docs, cargo package
 ";
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
         Some("gen") => derived::write_all(&workspace_root()),
         Some("check") => check::run(&workspace_root()),
         Some("conformance") => conformance::run(&workspace_root()),
+        Some("bench") => bench::run(&workspace_root(), &args[1..]),
         Some("ci") => ci(&workspace_root()),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
@@ -78,6 +84,8 @@ fn ci(root: &Path) -> Result<(), String> {
     cargo(root, &["run", "--locked", "--example", "quickstart"])?;
     step("xtask conformance");
     conformance::run(root)?;
+    step("xtask bench --smoke");
+    bench::run(root, &["--smoke".to_owned()])?;
     // Broken intra-doc links and malformed docs fail like any lint.
     cargo_with_env(
         root,

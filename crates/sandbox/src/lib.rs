@@ -81,6 +81,35 @@ pub fn issue_key(
     Ok((key, secret))
 }
 
+/// Adds `count` filler keys to `org_id` in bulk, for load tests and large
+/// demo stores. Their secrets are never made (each stores a random hash),
+/// so they can be listed and deleted but never authenticate.
+pub fn seed_keys(store: &SqliteStore, org_id: &str, count: usize) -> Result<(), StoreError> {
+    const BATCH: usize = 10_000;
+    let exp = (Utc::now() + ADMIN_KEY_LIFETIME).timestamp();
+    let mut done = 0;
+    while done < count {
+        let batch = BATCH.min(count - done);
+        let mut rows = Vec::with_capacity(batch);
+        for i in 0..batch {
+            let mut hash = [0u8; 32];
+            getrandom::fill(&mut hash).map_err(|e| StoreError(e.to_string()))?;
+            let key = StoredKey {
+                id: keys::new_id().map_err(|e| StoreError(e.to_string()))?,
+                org_id: org_id.to_owned(),
+                name: format!("seeded key {}", done + i + 1),
+                scopes: vec![Scope::WorkspaceFileUpload.as_str().to_owned()],
+                created_at: Utc::now().timestamp(),
+                exp,
+            };
+            rows.push((key, hash));
+        }
+        store.bulk_insert(&rows)?;
+        done += batch;
+    }
+    Ok(())
+}
+
 /// A sandbox server running in this process. Dropping it stops the server.
 pub struct Sandbox {
     addr: SocketAddr,

@@ -45,6 +45,10 @@ enum OrgCommand {
         /// The organization's name.
         #[arg(long)]
         name: String,
+        /// Also fill the organization with this many keys that can be
+        /// listed and deleted but never authenticate (for load tests).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        filler_keys: usize,
     },
 }
 
@@ -102,7 +106,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Some(Command::Org(OrgCommand::Create { db, name })) => create_org(&db, &name),
+        Some(Command::Org(OrgCommand::Create {
+            db,
+            name,
+            filler_keys,
+        })) => create_org(&db, &name, filler_keys),
         None => serve(cli.serve),
     };
     match result {
@@ -114,9 +122,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn create_org(db: &Path, name: &str) -> Result<(), String> {
+fn create_org(db: &Path, name: &str, filler_keys: usize) -> Result<(), String> {
     let store = SqliteStore::open(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     let (org, secret) = alphamoon_sandbox::create_org(&store, name).map_err(|e| e.to_string())?;
+    alphamoon_sandbox::seed_keys(&store, &org.id, filler_keys).map_err(|e| e.to_string())?;
     eprintln!(
         "created organization {} ({}); its admin key follows, shown once:",
         org.id, org.name

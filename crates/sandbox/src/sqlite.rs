@@ -6,6 +6,7 @@
 //! which WAL lets run beside a write. An in-memory database has one
 //! connection for everything.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -122,10 +123,14 @@ impl SqliteStore {
         let tx = conn.transaction().map_err(db_error)?;
         {
             let mut insert = tx.prepare_cached(INSERT_KEY).map_err(db_error)?;
-            let mut count = tx.prepare_cached(ADJUST_COUNT).map_err(db_error)?;
+            let mut added: HashMap<&str, i64> = HashMap::new();
             for (key, hash) in keys {
                 insert_with(&mut insert, key, hash)?;
-                count.execute(params![1, key.org_id]).map_err(db_error)?;
+                *added.entry(&key.org_id).or_default() += 1;
+            }
+            let mut count = tx.prepare_cached(ADJUST_COUNT).map_err(db_error)?;
+            for (org_id, n) in added {
+                count.execute(params![n, org_id]).map_err(db_error)?;
             }
         }
         tx.commit().map_err(db_error)
