@@ -75,6 +75,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
 
     ensure_wrk()?;
     npm_ci(&root.join("xtask/bench"), &work.join("node"))?;
+    // One invocation, so that the shared dependencies are built once with
+    // one feature set.
     crate::cargo(
         root,
         &[
@@ -83,20 +85,12 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
             "--locked",
             "--package",
             "alphamoon-sandbox",
+            "--package",
+            "alphamoon-client",
             "--bin",
             "alphamoon-sandbox",
             "--example",
             "bench_ceiling",
-        ],
-    )?;
-    crate::cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "--package",
-            "alphamoon-client",
             "--example",
             "bench_overhead",
         ],

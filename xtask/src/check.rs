@@ -48,25 +48,7 @@ impl Findings {
 /// Runs every lint and the drift check, printing each finding.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
     let raw = derived::load_spec(root)?;
-    let mut findings = Findings::default();
-    match serde_json::from_value::<OpenAPI>(raw.clone()) {
-        Ok(spec) => {
-            if !spec.openapi.starts_with("3.0.") {
-                findings.add(
-                    "/openapi",
-                    format!(
-                        "version {} is not 3.0.x (progenitor refuses 3.1)",
-                        spec.openapi
-                    ),
-                );
-            }
-            lint_operations(&spec, &mut findings);
-        }
-        Err(e) => findings.add("", format!("openapiv3 cannot parse the document: {e}")),
-    }
-    lint_examples(&raw, &mut findings);
-    lint_enums(&raw, &mut findings);
-    lint_descriptions(&raw, &mut findings);
+    let mut findings = lint(&raw);
 
     let mut drift = Vec::new();
     for file in derived::render_all(root)? {
@@ -103,6 +85,31 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
         )),
         n => Err(format!("{n} finding(s) in {}", derived::SPEC_YAML)),
     }
+}
+
+/// Every rule that reads only the spec itself.
+fn lint(raw: &Value) -> Findings {
+    let mut findings = Findings::default();
+    match serde_json::from_value::<OpenAPI>(raw.clone()) {
+        Ok(spec) => {
+            if !spec.openapi.starts_with("3.0.") {
+                findings.add(
+                    "/openapi",
+                    format!(
+                        "version {} is not 3.0.x (progenitor refuses 3.1)",
+                        spec.openapi
+                    ),
+                );
+            }
+            lint_operations(&spec, &mut findings);
+        }
+        Err(e) => findings.add("", format!("openapiv3 cannot parse the document: {e}")),
+    }
+    lint_examples(raw, &mut findings);
+    lint_enums(raw, &mut findings);
+    lint_descriptions(raw, &mut findings);
+
+    findings
 }
 
 /// Escapes one reference token of a JSON pointer (RFC 6901).
@@ -265,45 +272,55 @@ fn lint_examples(doc: &Value, findings: &mut Findings) {
         }
     };
 
+    for (at, map) in objects(doc) {
+        // A media type, parameter or header: its examples illustrate its
+        // `schema`.
+        if let Some(schema) = map.get("schema") {
+            if let Some(example) = map.get("example") {
+                validate(schema, example, &format!("{at}/example"), findings);
+            }
+            for (name, example) in map
+                .get("examples")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                let at = format!("{at}/examples/{}", token(name));
+                match resolve(doc, example).and_then(|e| e.get("value")) {
+                    Some(value) => validate(schema, value, &at, findings),
+                    None => findings.add(&at, "example has no resolvable `value`"),
+                }
+            }
+        } else if is_schema_position(&at)
+            && let Some(example) = map.get("example")
+        {
+            let schema = Value::Object(map.clone());
+            validate(&schema, example, &format!("{at}/example"), findings);
+        }
+    }
+}
+
+/// Every object in the document with its JSON pointer, in document order.
+fn objects(doc: &Value) -> Vec<(String, &serde_json::Map<String, Value>)> {
+    let mut found = Vec::new();
     let mut stack = vec![(String::new(), doc)];
     while let Some((at, node)) = stack.pop() {
         match node {
             Value::Object(map) => {
-                // A media type, parameter or header: its examples illustrate
-                // its `schema`.
-                if let Some(schema) = map.get("schema") {
-                    if let Some(example) = map.get("example") {
-                        validate(schema, example, &format!("{at}/example"), findings);
-                    }
-                    for (name, example) in map
-                        .get("examples")
-                        .and_then(Value::as_object)
-                        .into_iter()
-                        .flatten()
-                    {
-                        let at = format!("{at}/examples/{}", token(name));
-                        match resolve(doc, example).and_then(|e| e.get("value")) {
-                            Some(value) => validate(schema, value, &at, findings),
-                            None => findings.add(&at, "example has no resolvable `value`"),
-                        }
-                    }
-                } else if is_schema_position(&at)
-                    && let Some(example) = map.get("example")
-                {
-                    validate(node, example, &format!("{at}/example"), findings);
-                }
-                for (key, child) in map {
+                for (key, child) in map.iter().rev() {
                     stack.push((format!("{at}/{}", token(key)), child));
                 }
+                found.push((at, map));
             }
             Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
+                for (i, child) in items.iter().enumerate().rev() {
                     stack.push((format!("{at}/{i}"), child));
                 }
             }
             _ => {}
         }
     }
+    found
 }
 
 /// Whether the node at this pointer is a schema object, judged by the key
@@ -318,29 +335,11 @@ fn is_schema_position(pointer: &str) -> bool {
 }
 
 /// Every schema in the document, with its pointer.
-fn schemas(doc: &Value) -> Vec<(String, &Value)> {
-    let mut found = Vec::new();
-    let mut stack = vec![(String::new(), doc)];
-    while let Some((at, node)) = stack.pop() {
-        match node {
-            Value::Object(map) => {
-                if is_schema_position(&at) {
-                    found.push((at.clone(), node));
-                }
-                for (key, child) in map {
-                    stack.push((format!("{at}/{}", token(key)), child));
-                }
-            }
-            Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    stack.push((format!("{at}/{i}"), child));
-                }
-            }
-            _ => {}
-        }
-    }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found
+fn schemas(doc: &Value) -> Vec<(String, &serde_json::Map<String, Value>)> {
+    objects(doc)
+        .into_iter()
+        .filter(|(at, _)| is_schema_position(at))
+        .collect()
 }
 
 /// String enums: no duplicate values, no two values that become the same
@@ -478,5 +477,130 @@ fn lint_descriptions(doc: &Value, findings: &mut Findings) {
                 "parameter has no description",
             );
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed step in a test is a failed test
+mod tests {
+    use super::*;
+
+    fn spec() -> Value {
+        derived::load_spec(&crate::workspace_root()).expect("the spec loads")
+    }
+
+    /// The pointers of the findings for `spec` after `edit`.
+    fn findings_after(edit: impl FnOnce(&mut Value)) -> Vec<String> {
+        let mut raw = spec();
+        edit(&mut raw);
+        lint(&raw).0.into_iter().map(|f| f.pointer).collect()
+    }
+
+    const CREATE: &str = "/paths/~1api~1v0.4~1admin~1api-keys/post";
+    const DELETE: &str = "/paths/~1api~1v0.4~1admin~1api-keys~1{api_key_id}/delete";
+
+    #[test]
+    fn the_committed_spec_is_clean() {
+        let findings: Vec<String> = lint(&spec()).0.iter().map(ToString::to_string).collect();
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+
+    #[test]
+    fn each_rule_names_the_offending_pointer() {
+        let at = |p: &str| format!("{CREATE}{p}");
+        assert_eq!(
+            findings_after(|s| drop(s.pointer_mut(CREATE).unwrap()["summary"].take())),
+            [CREATE]
+        );
+        assert_eq!(
+            findings_after(|s| s
+                .pointer_mut(CREATE)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .remove("operationId")
+                .map(drop)
+                .unwrap()),
+            [CREATE]
+        );
+        assert_eq!(
+            findings_after(|s| s.pointer_mut(CREATE).unwrap()["security"] = serde_json::json!([])),
+            [CREATE]
+        );
+        assert_eq!(
+            findings_after(|s| {
+                s.pointer_mut(&at(
+                    "/requestBody/content/application~1json/examples/vendorPage/value/exp",
+                ))
+                .map(|v| *v = "yesterday".into())
+                .unwrap()
+            }),
+            [at(
+                "/requestBody/content/application~1json/examples/vendorPage"
+            )]
+        );
+        assert_eq!(
+            findings_after(|s| {
+                s.pointer_mut(&format!("{DELETE}/responses")).unwrap()["default"] =
+                    serde_json::json!({ "$ref": "#/components/responses/NotFound" })
+            }),
+            [format!("{DELETE}/responses/default")]
+        );
+        assert_eq!(
+            findings_after(|s| {
+                s.pointer_mut(&format!("{DELETE}/responses")).unwrap()["404"] = serde_json::json!({
+                    "description": "not the Error schema",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ApiKey" } } }
+                })
+            }),
+            [format!("{DELETE}/responses/404")]
+        );
+    }
+
+    #[test]
+    fn scope_values_must_stay_unique_described_and_grouped() {
+        let enum_at = "/components/schemas/Scope/enum";
+        let findings = findings_after(|s| {
+            s.pointer_mut(enum_at)
+                .unwrap()
+                .as_array_mut()
+                .unwrap()
+                .push("workspace.file.upload".into())
+        });
+        assert!(
+            findings.contains(&enum_at.to_owned()),
+            "variant collision: {findings:?}"
+        );
+        assert!(findings.contains(&"/components/schemas/Scope/x-enum-descriptions".to_owned()));
+        assert!(findings.contains(&"/components/schemas/Scope/x-scope-groups".to_owned()));
+    }
+
+    #[test]
+    fn drift_in_a_derived_file_fails_with_a_diff() {
+        let root = std::env::temp_dir().join(format!("xtask-drift-{}", std::process::id()));
+        let real = crate::workspace_root();
+        for dir in ["openapi", "crates/client"] {
+            fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        for file in [
+            derived::SPEC_YAML,
+            "openapi/alphamoon-workspace.json",
+            "crates/client/alphamoon-workspace.json",
+        ] {
+            fs::copy(real.join(file), root.join(file)).unwrap();
+        }
+        assert_eq!(run(&root), Ok(()));
+        let yaml = fs::read_to_string(root.join(derived::SPEC_YAML)).unwrap();
+        let edited = yaml.replace(
+            "summary: Create an organization API key",
+            "summary: Create a key",
+        );
+        assert_ne!(yaml, edited);
+        fs::write(root.join(derived::SPEC_YAML), edited).unwrap();
+        let err = run(&root).expect_err("stale derived files fail");
+        assert!(err.contains("cargo xtask gen"), "{err}");
+        derived::write_all(&root).unwrap();
+        assert_eq!(run(&root), Ok(()), "gen repairs it");
+        fs::remove_dir_all(&root).unwrap();
     }
 }

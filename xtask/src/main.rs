@@ -55,7 +55,7 @@ fn main() -> ExitCode {
 
 /// The workspace root, found from this crate's own location so that the
 /// commands work from any directory.
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")

@@ -17,6 +17,7 @@ use axum::routing::{delete, post};
 use base64::Engine as _;
 use chrono::{DateTime, SubsecRound as _, Utc};
 
+use crate::auth_cache::AuthCache;
 use crate::keys;
 use crate::ratelimit::RateLimiter;
 use crate::store::{Store, StoreError, StoredKey};
@@ -53,6 +54,7 @@ impl Default for Settings {
 
 struct AppState {
     store: Arc<dyn Store>,
+    auth_cache: AuthCache,
     limiter: Option<RateLimiter>,
     max_key_lifetime: Option<Duration>,
 }
@@ -61,6 +63,7 @@ struct AppState {
 pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
     let state = Arc::new(AppState {
         store,
+        auth_cache: AuthCache::default(),
         limiter: settings.rate_limit.map(RateLimiter::new),
         max_key_lifetime: settings.max_key_lifetime,
     });
@@ -189,14 +192,14 @@ async fn finish_response(mut response: Response) -> Response {
 impl AppState {
     /// Authenticates the request, checks the admin scope and the rate
     /// limit, and returns the calling key.
-    fn authorize(&self, headers: &HeaderMap) -> Result<StoredKey, Problem> {
+    fn authorize(&self, headers: &HeaderMap) -> Result<Arc<StoredKey>, Problem> {
         let secret = basic_credentials(headers)?;
         if !keys::is_well_formed(&secret) {
             return Err(Problem::unauthorized("The API key is not valid."));
         }
         let key = self
-            .store
-            .key_by_secret_hash(&keys::hash(&secret))
+            .auth_cache
+            .key(self.store.as_ref(), &keys::hash(&secret))
             .map_err(|e| Problem::internal(&e))?
             .ok_or_else(|| Problem::unauthorized("The API key is unknown or was deleted."))?;
         if key.exp <= Utc::now().timestamp() {
@@ -333,7 +336,7 @@ async fn create_key(
     let secret = keys::new_secret().map_err(|e| Problem::internal(&StoreError(e.to_string())))?;
     let key = StoredKey {
         id: keys::new_id().map_err(|e| Problem::internal(&StoreError(e.to_string())))?,
-        org_id: caller.org_id,
+        org_id: caller.org_id.clone(),
         name: request.name,
         scopes: request.scopes,
         created_at: Utc::now().timestamp(),
@@ -571,7 +574,7 @@ async fn delete_key(
             "`api_key_id` must be 32 lowercase hexadecimal digits.",
         ));
     }
-    let org_id = caller.org_id;
+    let org_id = caller.org_id.clone();
     let id = key_id.clone();
     if !state
         .write(move |store| store.delete_key(&org_id, &id))
@@ -582,5 +585,7 @@ async fn delete_key(
             format!("No API key with id `{key_id}`."),
         ));
     }
+    // The key must stop authenticating at once.
+    state.auth_cache.evict(&key_id);
     Ok(json(StatusCode::OK, &key_id))
 }

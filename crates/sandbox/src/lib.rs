@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod auth_cache;
 pub mod keys;
 mod ratelimit;
 pub mod sqlite;

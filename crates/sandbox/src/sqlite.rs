@@ -221,7 +221,9 @@ impl Store for SqliteStore {
     ) -> Result<(Vec<StoredKey>, u64), StoreError> {
         let conn = self.read();
         // Both reads in one transaction, so `total` matches the page.
-        conn.execute_batch("BEGIN").map_err(db_error)?;
+        conn.prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .map_err(db_error)?;
         let result = (|| {
             let total: i64 = conn
                 .prepare_cached("SELECT key_count FROM orgs WHERE id = ?1")?
@@ -244,7 +246,9 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((keys, u64::try_from(total).unwrap_or(0)))
         })();
-        conn.execute_batch("COMMIT").map_err(db_error)?;
+        conn.prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map_err(db_error)?;
         result.map_err(db_error)
     }
 

@@ -10,7 +10,7 @@ use alphamoon_sandbox::{ADMIN_SCOPE, RateLimit, Settings, issue_key};
 use base64::Engine as _;
 use chrono::Utc;
 use futures_util::TryStreamExt as _;
-use support::{KEYS, basic, call, client, create_body, sandbox, sandbox_with};
+use support::{KEYS, add_keys, basic, call, client, create_body, sandbox, sandbox_with};
 
 fn org_of(sandbox: &alphamoon_sandbox::Sandbox, secret: &str) -> String {
     sandbox
@@ -172,7 +172,15 @@ async fn every_authentication_failure_is_a_401_with_a_challenge() {
         .expect("store")
         .expect("key")
         .id;
-    assert!(sandbox.store().delete_key(&org, &id).expect("delete"));
+    let gone = call(
+        &sandbox,
+        "DELETE",
+        &format!("{KEYS}/{id}"),
+        Some(&basic(&admin)),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 200, "deleted through the API, as a user would");
     let unknown = alphamoon_sandbox::keys::new_secret().expect("secret");
 
     let cases: Vec<(&str, Option<String>)> = vec![
@@ -464,16 +472,7 @@ async fn list_orders_pages_and_flags_expired_keys() {
         Utc::now().timestamp() - 1,
     )
     .expect("key");
-    for i in 0..5 {
-        issue_key(
-            sandbox.store(),
-            &org,
-            &format!("k{i}"),
-            &[Scope::WorkspaceFileUpload],
-            Utc::now().timestamp() + 3600,
-        )
-        .expect("key");
-    }
+    add_keys(&sandbox, &org, "k", 5);
     let client = client(&sandbox, &admin);
     let all = client
         .list_api_keys()
@@ -551,16 +550,7 @@ async fn list_orders_pages_and_flags_expired_keys() {
 async fn paging_stays_stable_while_keys_are_added() {
     let (sandbox, admin) = sandbox().await;
     let org = org_of(&sandbox, &admin);
-    for i in 0..9 {
-        issue_key(
-            sandbox.store(),
-            &org,
-            &format!("k{i}"),
-            &[Scope::WorkspaceFileUpload],
-            Utc::now().timestamp() + 3600,
-        )
-        .expect("key");
-    }
+    add_keys(&sandbox, &org, "k", 9);
     let client = client(&sandbox, &admin);
     let first = client
         .list_api_keys()
@@ -570,16 +560,7 @@ async fn paging_stays_stable_while_keys_are_added() {
         .await
         .expect("page")
         .into_inner();
-    for i in 0..3 {
-        issue_key(
-            sandbox.store(),
-            &org,
-            &format!("new{i}"),
-            &[Scope::WorkspaceFileUpload],
-            Utc::now().timestamp() + 3600,
-        )
-        .expect("key");
-    }
+    add_keys(&sandbox, &org, "new", 3);
     let second = client
         .list_api_keys()
         .offset(5)
@@ -701,16 +682,7 @@ async fn the_rate_limit_answers_429_with_retry_after() {
 async fn the_client_stream_returns_every_key_for_any_page_size() {
     let (sandbox, admin) = sandbox().await;
     let org = org_of(&sandbox, &admin);
-    for i in 0..22 {
-        issue_key(
-            sandbox.store(),
-            &org,
-            &format!("k{i}"),
-            &[Scope::WorkspaceFileUpload],
-            Utc::now().timestamp() + 3600,
-        )
-        .expect("key");
-    }
+    add_keys(&sandbox, &org, "k", 22);
     let client = client(&sandbox, &admin);
     for page_size in [1, 7, 100] {
         let keys: Vec<_> = client

@@ -245,3 +245,18 @@ pub fn client(sandbox: &Sandbox, secret: &str) -> Client {
         .build()
         .expect("client")
 }
+
+/// Stores `count` keys named `{prefix}0`, `{prefix}1`, … in `org`, valid
+/// for an hour, in creation order.
+pub fn add_keys(sandbox: &Sandbox, org: &str, prefix: &str, count: usize) {
+    for i in 0..count {
+        alphamoon_sandbox::issue_key(
+            sandbox.store(),
+            org,
+            &format!("{prefix}{i}"),
+            &[alphamoon_client::Scope::WorkspaceFileUpload],
+            chrono::Utc::now().timestamp() + 3600,
+        )
+        .expect("key");
+    }
+}
