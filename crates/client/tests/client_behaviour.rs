@@ -10,7 +10,8 @@ use alphamoon_client::{
 };
 use futures_util::TryStreamExt as _;
 use support::{
-    Reply, SECRET, Server, client, create_body, created_json, fast_retries, key_json, page_json,
+    Reply, SECRET, Server, client, create_body, create_key, created_json, fast_retries, key_json,
+    page_json,
 };
 
 /// A server that holds `total` keys and pages through them honestly,
@@ -186,13 +187,7 @@ async fn documented_error_statuses_become_api_errors_with_their_problem() {
 async fn create_accepts_200_and_201_and_delete_its_string_body() {
     for status in [200u16, 201] {
         let server = Server::start(move |_, _| Reply::json(status, created_json())).await;
-        let created = client(&server)
-            .create_api_key()
-            .body(create_body())
-            .send()
-            .await
-            .expect("create")
-            .into_inner();
+        let created = create_key(&client(&server)).await;
         assert_eq!(created.key.expose_secret(), SECRET);
         let sent: serde_json::Value =
             serde_json::from_str(&server.seen()[0].body).expect("request body");
@@ -219,6 +214,19 @@ async fn create_accepts_200_and_201_and_delete_its_string_body() {
     );
 }
 
+/// Lists once against a server that refuses the first attempt, and returns
+/// how long the client waited before the second, as the server saw it.
+async fn wait_between_two_attempts(server: &Server) -> Duration {
+    client(server)
+        .list_api_keys()
+        .send()
+        .await
+        .expect("second attempt succeeds");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    seen[1].at - seen[0].at
+}
+
 #[tokio::test]
 async fn a_429_is_retried_after_its_retry_after_in_seconds() {
     let server = Server::start(|_, index| match index {
@@ -226,14 +234,7 @@ async fn a_429_is_retried_after_its_retry_after_in_seconds() {
         _ => Reply::json(200, page_json(&[], 0, 100, 0)),
     })
     .await;
-    client(&server)
-        .list_api_keys()
-        .send()
-        .await
-        .expect("second attempt succeeds");
-    let seen = server.seen();
-    assert_eq!(seen.len(), 2);
-    let waited = seen[1].at - seen[0].at;
+    let waited = wait_between_two_attempts(&server).await;
     assert!(
         waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
         "waited {waited:?} for Retry-After: 1"
@@ -253,14 +254,7 @@ async fn a_retry_after_http_date_is_honoured() {
         _ => Reply::json(200, page_json(&[], 0, 100, 0)),
     })
     .await;
-    client(&server)
-        .list_api_keys()
-        .send()
-        .await
-        .expect("second attempt succeeds");
-    let seen = server.seen();
-    assert_eq!(seen.len(), 2);
-    let waited = seen[1].at - seen[0].at;
+    let waited = wait_between_two_attempts(&server).await;
     assert!(
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
         "waited {waited:?} for a Retry-After date 2 s ahead"

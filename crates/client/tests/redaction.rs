@@ -9,7 +9,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use alphamoon_client::Error;
-use support::{Reply, SECRET, Server, client, create_body, created_json};
+use support::{Reply, SECRET, Server, client, create_key, created_json};
 
 #[tokio::test]
 async fn no_secret_in_debug_display_or_traces() {
@@ -33,13 +33,7 @@ async fn no_secret_in_debug_display_or_traces() {
     })
     .await;
     let client = client(&server);
-    let created = client
-        .create_api_key()
-        .body(create_body())
-        .send()
-        .await
-        .expect("create")
-        .into_inner();
+    let created = create_key(&client).await;
     let err = Error::from(client.list_api_keys().send().await.expect_err("403"));
 
     let authorization = server.seen()[0]

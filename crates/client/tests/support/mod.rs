@@ -260,6 +260,17 @@ pub fn create_body() -> types::builder::CreateApiKeyRequest {
         .scopes(vec![Scope::WorkspaceCollectionCreate])
 }
 
+/// Creates a key with [`create_body`], expecting success.
+pub async fn create_key(client: &Client) -> types::CreatedApiKey {
+    client
+        .create_api_key()
+        .body(create_body())
+        .send()
+        .await
+        .expect("create")
+        .into_inner()
+}
+
 pub fn created_json() -> serde_json::Value {
     let mut key = key_json(1);
     key["key"] = SECRET.into();
