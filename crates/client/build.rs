@@ -22,6 +22,10 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 use quote::{format_ident, quote};
 use serde_json::Value;
 
+// `naming.rs` beside this file: the variant naming rule, shared with the
+// tests and `cargo xtask check`.
+mod naming;
+
 /// Written by `cargo xtask gen` from `openapi/alphamoon-workspace.yaml`.
 const SPEC: &str = "alphamoon-workspace.json";
 
@@ -82,16 +86,10 @@ fn strings(value: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// The variant name for a wire value: each run of alphanumerics,
-/// capitalised and joined (`workspace.file:upload` → `WorkspaceFileUpload`).
-/// `cargo xtask check` rejects values that would collide.
+/// The variant for a wire value. `cargo xtask check` rejects values that
+/// would collide.
 fn variant_ident(value: &str) -> proc_macro2::Ident {
-    let name: String = value
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(|word| word[..1].to_ascii_uppercase() + &word[1..])
-        .collect();
-    format_ident!("{name}")
+    format_ident!("{}", naming::variant_name(value))
 }
 
 /// Doc comments are written as `#[doc]` strings, one per line, so that

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::process::Server;
+use crate::process::{START_TIMEOUT, Server, must, npm_ci, succeeds, up_to_date};
 
 /// The committed inputs: pins, lock file, configs and the scripts.
 const INPUTS: &str = "xtask/conformance";
@@ -80,59 +80,6 @@ fn pinned(root: &Path, tool: &str) -> String {
         .ok()
         .and_then(|p| p["devDependencies"][tool].as_str().map(str::to_owned))
         .unwrap_or_else(|| "?".to_owned())
-}
-
-/// Runs `command`, echoing its program and arguments (never its
-/// environment, which can hold the sandbox key); `Ok(false)` if it ran and
-/// failed.
-pub(crate) fn succeeds(command: &mut Command) -> Result<bool, String> {
-    let shown: Vec<String> = std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|part| part.to_string_lossy().into_owned())
-        .collect();
-    eprintln!("\n==> {}", shown.join(" "));
-    command
-        .status()
-        .map(|s| s.success())
-        .map_err(|e| format!("cannot run {command:?}: {e}"))
-}
-
-pub(crate) fn must(command: &mut Command) -> Result<(), String> {
-    if succeeds(command)? {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} failed",
-            command.get_program().to_string_lossy()
-        ))
-    }
-}
-
-/// Installs the npm packages that `from/package-lock.json` pins into
-/// `into/node_modules`, unless that exact lock file was installed there
-/// already. Install scripts stay off.
-pub(crate) fn npm_ci(from: &Path, into: &Path) -> Result<(), String> {
-    fs::create_dir_all(into).map_err(|e| e.to_string())?;
-    let lock = fs::read_to_string(from.join("package-lock.json"))
-        .map_err(|e| format!("cannot read {}/package-lock.json: {e}", from.display()))?;
-    let stamp = into.join(".installed");
-    if up_to_date(&stamp, &lock) {
-        return Ok(());
-    }
-    for file in ["package.json", "package-lock.json"] {
-        fs::copy(from.join(file), into.join(file)).map_err(|e| e.to_string())?;
-    }
-    must(
-        Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-            .current_dir(into),
-    )?;
-    fs::write(&stamp, lock).map_err(|e| e.to_string())
-}
-
-/// Reinstalls only when a pin file changed since the last install.
-pub(crate) fn up_to_date(stamp: &Path, inputs: &str) -> bool {
-    fs::read_to_string(stamp).is_ok_and(|s| s == inputs)
 }
 
 impl Context {
@@ -289,6 +236,7 @@ impl Context {
                 ])
                 .arg("--bootstrap-key-file")
                 .arg(&key_file),
+            START_TIMEOUT,
         )?;
         let admin_key = fs::read_to_string(&key_file).map_err(|e| e.to_string())?;
         let passed = succeeds(

@@ -1,8 +1,9 @@
 //! Project tooling, run as `cargo xtask <command>`.
 //!
 //! The OpenAPI YAML under `openapi/` is the only hand-written description of
-//! the API. `gen` writes every file derived from it, `check` proves the spec
-//! sound and the derived files current, and `ci` runs every gate that CI runs.
+//! the API. `gen` writes every file derived from it (and the README's copy of
+//! the committed bench report), `check` proves the spec sound and the derived
+//! files current, and `ci` runs every gate that CI runs.
 
 mod bench;
 mod check;
@@ -13,36 +14,43 @@ mod process;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
+use clap::Parser as _;
 
-commands:
-  gen     regenerate every file derived from openapi/alphamoon-workspace.yaml
-  check   lint the spec and fail if any derived file is out of date
-  conformance
-          validate the published spec with outside tools, generate Python and
-          TypeScript clients from it, and run schemathesis against the sandbox
-  bench [--smoke] [--build]
-          the sandbox vs Prism vs a bare server, growth, client overhead and
-          (with --build) build cost; --smoke runs it all at tiny sizes
-  ci      everything CI runs: fmt, check, clippy, tests, the quickstart,
-          docs, cargo package
-";
+/// Project tooling for the spec-first SDK. The OpenAPI YAML under openapi/
+/// is the only hand-written description of the API.
+#[derive(clap::Parser, Debug)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Task {
+    /// Regenerate every derived file: the spec's JSON copies and the README's benchmark report
+    Gen,
+    /// Lint the spec and fail, with a diff, if any derived file is out of date
+    Check,
+    /// Validate the published spec with other languages' tools and fuzz the sandbox with schemathesis
+    Conformance,
+    /// Benchmark the sandbox against Prism and a bare server, its growth, and the client's overhead
+    ///
+    /// A full run writes xtask/bench/report.md (with --build, also
+    /// xtask/bench/build-cost.md); commit it, and `cargo xtask gen` copies
+    /// it into the README. It takes about 8 minutes.
+    Bench(bench::Options),
+    /// Run everything CI runs: fmt, check, clippy, tests, the quickstart, conformance, bench --smoke, docs, package
+    Ci,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("gen") => derived::write_all(&workspace_root()),
-        Some("check") => check::run(&workspace_root()),
-        Some("conformance") => conformance::run(&workspace_root()),
-        Some("bench") => bench::run(&workspace_root(), &args[1..]),
-        Some("ci") => ci(&workspace_root()),
-        Some("help" | "--help" | "-h") => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
-        None => Err(USAGE.to_owned()),
+    let root = workspace_root();
+    let result = match Cli::parse().command {
+        Task::Gen => derived::write_all(&root),
+        Task::Check => check::run(&root),
+        Task::Conformance => conformance::run(&root),
+        Task::Bench(options) => bench::run(&root, &options),
+        Task::Ci => ci(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,7 +93,13 @@ fn ci(root: &Path) -> Result<(), String> {
     step("xtask conformance");
     conformance::run(root)?;
     step("xtask bench --smoke");
-    bench::run(root, &["--smoke".to_owned()])?;
+    bench::run(
+        root,
+        &bench::Options {
+            smoke: true,
+            build: false,
+        },
+    )?;
     // Broken intra-doc links and malformed docs fail like any lint.
     cargo_with_env(
         root,

@@ -1,55 +1,373 @@
-//! Child processes the xtask starts and must stop: servers under test.
+//! Child processes the xtask runs: tools that must succeed, and servers
+//! that it starts, waits for and must stop however the run ends.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::fs;
+use std::io::{self, BufRead as _, BufReader, Read as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
 
-/// A child process that is killed when this value is dropped, however the
-/// run ends.
+/// How long a server may take to start. A first start on a loaded 2-core
+/// machine can be slow, but a hung server must fail the run, not stall it.
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the sandbox and the bench ceiling print on stdout, followed by their
+/// base URL, once they accept connections.
+const LISTENING: &str = "listening on ";
+
+/// How long a server that failed may take to exit and close its stderr, so
+/// that the error shows how it ended and everything it said.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// How much of a server's stderr is kept: its end, where the reason for a
+/// failure is, and a bound for servers that log every request.
+const STDERR_KEPT: usize = 64 * 1024;
+
+/// A command's program and arguments, for messages; never its environment,
+/// which can hold the sandbox key.
+fn describe(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `command`, echoed first, for a check whose failure is recorded
+/// rather than fatal: `Ok(false)` if it ran and failed.
+pub(crate) fn succeeds(command: &mut Command) -> Result<bool, String> {
+    status(command).map(|s| s.success())
+}
+
+/// Runs `command`, echoed first, for a step the run cannot go on without.
+pub(crate) fn must(command: &mut Command) -> Result<(), String> {
+    let status = status(command)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({status})", describe(command)))
+    }
+}
+
+fn status(command: &mut Command) -> Result<ExitStatus, String> {
+    eprintln!("\n==> {}", describe(command));
+    command
+        .status()
+        .map_err(|e| format!("cannot run `{}`: {e}", describe(command)))
+}
+
+/// Installs the npm packages that `from/package-lock.json` pins into
+/// `into/node_modules`, unless that exact lock file was installed there
+/// already. Install scripts stay off.
+pub(crate) fn npm_ci(from: &Path, into: &Path) -> Result<(), String> {
+    fs::create_dir_all(into).map_err(|e| format!("cannot create {}: {e}", into.display()))?;
+    let lock = fs::read_to_string(from.join("package-lock.json"))
+        .map_err(|e| format!("cannot read {}/package-lock.json: {e}", from.display()))?;
+    let stamp = into.join(".installed");
+    if up_to_date(&stamp, &lock) {
+        return Ok(());
+    }
+    for file in ["package.json", "package-lock.json"] {
+        fs::copy(from.join(file), into.join(file))
+            .map_err(|e| format!("cannot copy {file} to {}: {e}", into.display()))?;
+    }
+    must(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .current_dir(into),
+    )?;
+    fs::write(&stamp, lock).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
+}
+
+/// Reinstalls only when a pin file changed since the last install.
+pub(crate) fn up_to_date(stamp: &Path, inputs: &str) -> bool {
+    fs::read_to_string(stamp).is_ok_and(|s| s == inputs)
+}
+
+/// A server under test, killed when this value is dropped, however the run
+/// ends. Whatever it writes is read to the end on threads (or discarded), so
+/// that it never blocks on a full pipe or dies writing to a closed one.
 pub(crate) struct Server {
     child: Child,
-    /// The base URL the server printed.
+    /// The base URL it serves, e.g. `http://127.0.0.1:41234`.
     pub(crate) url: String,
 }
 
 impl Server {
-    /// Starts `command` and waits for the `listening on http://ADDR` line
-    /// that the sandbox and the bench ceiling print once they accept
-    /// connections.
-    pub(crate) fn start(command: &mut Command) -> Result<Self, String> {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
-        let mut line = String::new();
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        match line.trim().strip_prefix("listening on ") {
-            Some(url) => Ok(Self {
-                child,
-                url: url.to_owned(),
-            }),
-            None => {
-                let _ = child.kill();
-                Err(format!(
-                    "{:?} did not start: {line:?}",
-                    command.get_program()
-                ))
+    /// Starts `command` and waits up to `timeout` for its first line on
+    /// stdout, which must be `listening on http://ADDR`.
+    pub(crate) fn start(command: &mut Command, timeout: Duration) -> Result<Self, String> {
+        let (mut child, stderr) = spawn(command, Stdio::piped())?;
+        let Some(stdout) = child.stdout.take() else {
+            kill(&mut child);
+            return Err(format!("`{}` has no stdout", describe(command)));
+        };
+        let failure = match first_line(stdout).recv_timeout(timeout) {
+            Ok(Some(line)) => match line.trim().strip_prefix(LISTENING) {
+                Some(url) => {
+                    return Ok(Self {
+                        child,
+                        url: url.to_owned(),
+                    });
+                }
+                None => {
+                    kill(&mut child);
+                    format!(
+                        "`{}` printed {:?} instead of `{LISTENING}http://…`",
+                        describe(command),
+                        line.trim_end()
+                    )
+                }
+            },
+            Ok(None) | Err(RecvTimeoutError::Disconnected) => format!(
+                "`{}` closed its stdout before printing `{LISTENING}http://…` ({})",
+                describe(command),
+                reap(&mut child)
+            ),
+            Err(RecvTimeoutError::Timeout) => {
+                kill(&mut child);
+                format!(
+                    "`{}` did not print `{LISTENING}http://…` within {timeout:?}",
+                    describe(command)
+                )
             }
-        }
+        };
+        Err(format!("{failure}; its stderr:\n{}", stderr.text()))
     }
 
-    /// Wraps a child whose readiness the caller checks itself.
-    pub(crate) fn adopt(child: Child, url: String) -> Self {
-        Self { child, url }
+    /// Starts `command`, a server that announces nothing we can read, and
+    /// waits up to `timeout` until `url` accepts connections. Its stdout is
+    /// discarded unread: Prism logs every request there, and a reader would
+    /// take CPU from the measurement.
+    pub(crate) fn start_and_probe(
+        command: &mut Command,
+        url: String,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let (mut child, stderr) = spawn(command, Stdio::null())?;
+        let addr = url.strip_prefix("http://").unwrap_or(&url);
+        let deadline = Instant::now() + timeout;
+        let failure = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    break format!(
+                        "`{}` exited ({status}) before accepting connections on {url}",
+                        describe(command)
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => break format!("cannot tell whether `{}` runs: {e}", describe(command)),
+            }
+            if TcpStream::connect(addr).is_ok() {
+                return Ok(Self { child, url });
+            }
+            if Instant::now() >= deadline {
+                kill(&mut child);
+                break format!(
+                    "`{}` did not accept connections on {url} within {timeout:?}",
+                    describe(command)
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        };
+        Err(format!("{failure}; its stderr:\n{}", stderr.text()))
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill(&mut self.child);
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Gives a child that closed its stdout a moment to exit, so that the error
+/// can say how it ended, and makes sure it is gone.
+fn reap(child: &mut Child) -> String {
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(status)) => return format!("it exited with {status}"),
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => return format!("cannot tell how it ended: {e}"),
+        }
+    }
+    kill(child);
+    format!("it still ran after {GRACE:?} and was killed")
+}
+
+/// Spawns `command` with the end of its stderr kept, by a thread, for
+/// error messages.
+fn spawn(command: &mut Command, stdout: Stdio) -> Result<(Child, StderrTail), String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start `{}`: {e}", describe(command)))?;
+    let Some(stderr) = child.stderr.take() else {
+        kill(&mut child);
+        return Err(format!("`{}` has no stderr", describe(command)));
+    };
+    Ok((child, StderrTail::collect(stderr)))
+}
+
+/// Sends stdout's first line (`None` at its end) on the channel, then reads
+/// the rest to the end and discards it.
+fn first_line(stdout: ChildStdout) -> Receiver<Option<String>> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let first = match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        };
+        // Nobody listens any more once the start has failed or timed out.
+        let _ = sender.send(first);
+        let _ = io::copy(&mut reader, &mut io::sink());
+    });
+    receiver
+}
+
+/// The end of a child's stderr, as read so far by its thread.
+struct StderrTail(Arc<(Mutex<Tail>, Condvar)>);
+
+#[derive(Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+impl StderrTail {
+    fn collect(mut stderr: ChildStderr) -> Self {
+        let shared = Arc::new((Mutex::new(Tail::default()), Condvar::new()));
+        let writer = Arc::clone(&shared);
+        thread::spawn(move || {
+            let (tail, closed) = &*writer;
+            let mut buffer = [0; 8192];
+            loop {
+                let read = stderr.read(&mut buffer).unwrap_or(0);
+                let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+                if read == 0 {
+                    tail.closed = true;
+                    closed.notify_all();
+                    return;
+                }
+                tail.bytes.extend_from_slice(&buffer[..read]);
+                let excess = tail.bytes.len().saturating_sub(STDERR_KEPT);
+                tail.bytes.drain(..excess);
+            }
+        });
+        Self(shared)
+    }
+
+    /// Everything kept, once the child has closed stderr or `GRACE` has
+    /// passed (a grandchild may hold it open).
+    fn text(&self) -> String {
+        let (tail, closed) = &*self.0;
+        let tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tail, _) = closed
+            .wait_timeout_while(tail, GRACE, |tail| !tail.closed)
+            .unwrap_or_else(PoisonError::into_inner);
+        let text = String::from_utf8_lossy(&tail.bytes);
+        match text.trim_end() {
+            "" => "(nothing)".to_owned(),
+            text => text.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed step in a test is a failed test
+mod tests {
+    use super::*;
+
+    /// Generous: these children start in milliseconds.
+    const TIMEOUT: Duration = Duration::from_secs(30);
+
+    fn sh(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    /// The error from starting `script`, which must fail.
+    fn failure(script: &str, timeout: Duration) -> String {
+        match Server::start(&mut sh(script), timeout) {
+            Ok(server) => panic!("`{script}` started on {}", server.url),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_server_that_exits_shows_how_and_its_stderr() {
+        let err = failure("echo oops >&2; exit 3", TIMEOUT);
+        assert!(err.contains("closed its stdout"), "{err}");
+        assert!(err.contains("exit status: 3"), "{err}");
+        assert!(err.ends_with("its stderr:\noops"), "{err}");
+    }
+
+    #[test]
+    fn a_server_that_prints_something_else_shows_it_and_its_stderr() {
+        let err = failure("echo no port >&2; echo starting up; exec sleep 30", TIMEOUT);
+        assert!(err.contains("printed \"starting up\" instead of"), "{err}");
+        assert!(err.ends_with("its stderr:\nno port"), "{err}");
+    }
+
+    #[test]
+    fn a_server_that_never_announces_itself_times_out() {
+        let err = failure("exec sleep 30", Duration::from_millis(200));
+        assert!(
+            err.contains("did not print `listening on http://…` within 200ms"),
+            "{err}"
+        );
+        assert!(err.ends_with("its stderr:\n(nothing)"), "{err}");
+    }
+
+    #[test]
+    fn output_after_the_listening_line_is_drained() {
+        // A megabyte on each stream, far more than a pipe holds: unread, it
+        // would block the writer, and a closed pipe would kill it.
+        let mut server = Server::start(
+            &mut sh("echo listening on http://127.0.0.1:1 \
+                 && head -c 1000000 /dev/zero >&2 \
+                 && head -c 1000000 /dev/zero"),
+            TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(server.url, "http://127.0.0.1:1");
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the child is stuck writing");
+            thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+    }
+
+    #[test]
+    fn probing_waits_for_the_port_and_reports_an_early_exit() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = Server::start_and_probe(&mut sh("exec sleep 30"), url.clone(), TIMEOUT);
+        assert_eq!(server.unwrap().url, url);
+
+        drop(listener);
+        let err = Server::start_and_probe(&mut sh("echo bad flag >&2; exit 2"), url, TIMEOUT)
+            .err()
+            .unwrap();
+        assert!(err.contains("exited (exit status: 2)"), "{err}");
+        assert!(err.ends_with("its stderr:\nbad flag"), "{err}");
     }
 }

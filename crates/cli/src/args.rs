@@ -112,18 +112,22 @@ pub(crate) enum KeysCommand {
         id: String,
         /// Lifetime of the new key, e.g. `90d`, `12w`, `36h`. The vendor
         /// advises replacing keys every 3 to 6 months.
-        #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_lifetime)]
+        #[arg(long, value_name = "DURATION", default_value = DEFAULT_LIFETIME, value_parser = parse_lifetime)]
         expires_in: chrono::Duration,
     },
 }
+
+/// How long a new key lives unless told otherwise: the low end of the
+/// vendor's advice to replace keys every 3 to 6 months.
+const DEFAULT_LIFETIME: &str = "90d";
 
 /// When a new key expires: a lifetime or a moment.
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub(crate) struct Expiry {
-    /// Lifetime of the key, e.g. `90d`, `12w`, `36h` [default: 90d].
-    #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
-    pub(crate) expires_in: Option<chrono::Duration>,
+    /// Lifetime of the key, e.g. `90d`, `12w`, `36h`.
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_LIFETIME, value_parser = parse_lifetime)]
+    pub(crate) expires_in: chrono::Duration,
     /// Expiry as an RFC 3339 date-time, e.g. `2027-03-01T00:00:00Z`.
     #[arg(long, value_name = "RFC3339", value_parser = parse_moment)]
     pub(crate) expires_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -175,6 +179,27 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_new_key_takes_a_lifetime_or_a_moment_and_defaults_to_90_days() {
+        let create = |extra: &[&str]| {
+            let base = ["alphamoon", "keys", "create", "--name", "n"];
+            Cli::try_parse_from(base.iter().chain(extra)).map(|cli| match cli.command {
+                Command::Keys(KeysCommand::Create { expiry, .. }) => expiry,
+                other => panic!("parsed as {other:?}"),
+            })
+        };
+        let expiry = create(&[]).expect("no expiry given");
+        assert_eq!(expiry.expires_in, chrono::Duration::days(90));
+        assert_eq!(expiry.expires_at, None);
+        let expiry = create(&["--expires-at", "2030-01-01T00:00:00Z"]).expect("a moment");
+        assert!(expiry.expires_at.is_some());
+        let both = create(&["--expires-in", "1d", "--expires-at", "2030-01-01T00:00:00Z"]);
+        assert_eq!(
+            both.expect_err("both").kind(),
+            clap::error::ErrorKind::ArgumentConflict
+        );
     }
 
     #[test]

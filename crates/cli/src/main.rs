@@ -153,10 +153,11 @@ async fn create(
             "give at least one --scope or --scope-group".to_owned(),
         ));
     }
-    let exp = match (expiry.expires_in, expiry.expires_at) {
-        (_, Some(at)) => at,
-        (lifetime, None) => chrono::Utc::now() + lifetime.unwrap_or(chrono::Duration::days(90)),
-    };
+    // The group lets only one of the two be given; `expires_in` always has
+    // a value because of its default, so `expires_at` wins when present.
+    let exp = expiry
+        .expires_at
+        .unwrap_or_else(|| chrono::Utc::now() + expiry.expires_in);
     let name: types::ApiKeyName = name
         .parse()
         .map_err(|e| Failure::Usage(format!("invalid --name: {e}")))?;

@@ -42,7 +42,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
 /// `workspace.` prefix, the first two shown.
 fn abbreviate(scopes: &[Scope]) -> String {
     if scopes.len() == Scope::ALL.len() && Scope::ALL.iter().all(|s| scopes.contains(s)) {
-        return "all 28 scopes".to_owned();
+        return format!("all {} scopes", Scope::ALL.len());
     }
     let short: Vec<&str> = scopes
         .iter()

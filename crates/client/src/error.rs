@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use crate::hooks::{Attempt, is_transient};
 use crate::types;
 
 /// What the generated request builders return on failure. Convert it to
@@ -93,21 +94,22 @@ impl Error {
     }
 
     /// Whether the same request may succeed if sent again later: rate
-    /// limiting, a server that is briefly unavailable, or a connection that
-    /// failed or timed out. The client already retries idempotent requests
-    /// per its [`RetryPolicy`](crate::RetryPolicy); this tells the caller
-    /// whether trying again later is worthwhile.
+    /// limiting (429), a service or its gateway briefly unable to answer
+    /// (502, 503, 504), or a connection that failed or timed out.
+    ///
+    /// The client's own retries follow the same rule, with two limits of
+    /// their own: they retry only idempotent requests (`GET`, `DELETE`, never
+    /// a create), and only within their [`RetryPolicy`](crate::RetryPolicy).
+    /// So a retryable error you receive is one the client gave up on: its
+    /// attempts ran out, the server asked for a longer wait than the policy
+    /// allows, or the request was a create, which may have made a key before
+    /// a timeout or a 502 or 504 (list the keys before sending it again).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Api { status, .. } | Self::UnexpectedStatus { status, .. } => matches!(
-                *status,
-                StatusCode::TOO_MANY_REQUESTS
-                    | StatusCode::BAD_GATEWAY
-                    | StatusCode::SERVICE_UNAVAILABLE
-                    | StatusCode::GATEWAY_TIMEOUT
-            ),
-            Self::Transport(e) => e.is_connect() || e.is_timeout(),
-            Self::InvalidResponse { .. } | Self::InvalidRequest(_) => false,
+            Self::Transport(e) => is_transient(Attempt::Failed(e)),
+            _ => self
+                .status()
+                .is_some_and(|status| is_transient(Attempt::Answered(status))),
         }
     }
 }

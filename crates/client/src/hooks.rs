@@ -13,8 +13,10 @@ use crate::Client;
 
 /// When and how often an idempotent request (`GET`, `DELETE`) is sent again.
 ///
-/// A request is retried after a `429 Too Many Requests`, a `503 Service
-/// Unavailable`, or a failure to connect. The wait is the server's
+/// A request is retried when [`Error::is_retryable`](crate::Error::is_retryable)
+/// would say yes of its failure: a `429 Too Many Requests`, a `502 Bad
+/// Gateway`, a `503 Service Unavailable`, a `504 Gateway Timeout`, a failure
+/// to connect, or an attempt that timed out. The wait is the server's
 /// `Retry-After` when it sends one (in seconds or as an HTTP-date);
 /// otherwise it grows exponentially from [`base_delay`](Self::base_delay),
 /// capped at [`max_delay`](Self::max_delay), with random jitter so that
@@ -23,19 +25,31 @@ use crate::Client;
 ///
 /// `POST` (create) is never retried: the server may have created the key
 /// before the failure, and a second attempt would make another.
+///
+/// The fields are private so that new settings can be added without
+/// breaking anyone: start from [`RetryPolicy::default`] or
+/// [`RetryPolicy::none`] and change what you need.
+///
+/// ```
+/// use std::time::Duration;
+/// use alphamoon_client::RetryPolicy;
+///
+/// let policy = RetryPolicy::default()
+///     .with_max_attempts(5)
+///     .with_base_delay(Duration::from_millis(50));
+/// assert_eq!(policy.max_attempts(), 5);
+/// assert_eq!(policy.max_delay(), Duration::from_secs(10));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
-    /// How many times a request is sent at most, the first included. `1`
-    /// turns retries off. Default 3.
-    pub max_attempts: u32,
-    /// The wait before the first retry when the server gives no
-    /// `Retry-After`. Default 200 ms.
-    pub base_delay: Duration,
-    /// The longest wait between attempts. Default 10 s.
-    pub max_delay: Duration,
+    max_attempts: u32,
+    base_delay: Duration,
+    max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
+    /// At most 3 attempts, waiting from 200 ms up to 10 s.
     fn default() -> Self {
         Self {
             max_attempts: 3,
@@ -48,10 +62,46 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries: every request is sent once.
     pub fn none() -> Self {
-        Self {
-            max_attempts: 1,
-            ..Self::default()
-        }
+        Self::default().with_max_attempts(1)
+    }
+
+    /// Sends a request at most `max_attempts` times, the first included.
+    /// `1` (or `0`) turns retries off. Default 3.
+    #[must_use]
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Waits `base_delay` before the first retry when the server gives no
+    /// `Retry-After`, doubling for each retry after it. Default 200 ms.
+    #[must_use]
+    pub fn with_base_delay(mut self, base_delay: Duration) -> Self {
+        self.base_delay = base_delay;
+        self
+    }
+
+    /// Never waits longer than `max_delay` between attempts. Default 10 s.
+    #[must_use]
+    pub fn with_max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
+        self
+    }
+
+    /// How many times a request is sent at most, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The wait before the first retry when the server gives no
+    /// `Retry-After`.
+    pub fn base_delay(&self) -> Duration {
+        self.base_delay
+    }
+
+    /// The longest wait between attempts.
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
     }
 
     /// The wait before attempt `attempt + 1`, or `None` to stop.
@@ -93,8 +143,38 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-fn is_retryable_status(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+/// What one attempt came to, as far as trying again is concerned.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Attempt<'a> {
+    /// The server answered with this status.
+    Answered(StatusCode),
+    /// No response arrived.
+    Failed(&'a reqwest::Error),
+}
+
+/// The one rule for "the same request may succeed if sent again later".
+/// The retry hook and [`Error::is_retryable`](crate::Error::is_retryable)
+/// both ask it, so the client never retries what it would call final, nor
+/// tells a caller to retry what it gave up on as hopeless.
+///
+/// Yes for rate limiting (429), for a service or the gateway in front of it
+/// that is briefly unable to answer (502, 503, 504), for a connection that
+/// failed and for an attempt that timed out. Every other status is the
+/// server's considered answer: sending the same request again gets the same
+/// one. That includes 500: the server says it failed on this request, not
+/// that it is briefly unable to take requests, so nothing suggests that
+/// another attempt would fare better.
+pub(crate) fn is_transient(attempt: Attempt<'_>) -> bool {
+    match attempt {
+        Attempt::Answered(status) => matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT
+        ),
+        Attempt::Failed(error) => error.is_connect() || error.is_timeout(),
+    }
 }
 
 /// What the generated `Client` carries besides its base URL and
@@ -135,7 +215,7 @@ impl ClientHooks<ClientState> for Client {
                         attempt,
                         "request finished"
                     );
-                    is_retryable_status(response.status())
+                    is_transient(Attempt::Answered(response.status()))
                         .then(|| policy.delay(attempt, Some(response.headers())))
                         .flatten()
                 }
@@ -149,8 +229,7 @@ impl ClientHooks<ClientState> for Client {
                         error = %error,
                         "request failed"
                     );
-                    error
-                        .is_connect()
+                    is_transient(Attempt::Failed(error))
                         .then(|| policy.delay(attempt, None))
                         .flatten()
                 }

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use alphamoon_client::{
@@ -10,8 +12,8 @@ use alphamoon_client::{
 };
 use futures_util::TryStreamExt as _;
 use support::{
-    Reply, SECRET, Server, client, create_body, create_key, created_json, fast_retries, key_json,
-    page_json,
+    SECRET, Server, client, create_body, create_key, created_json, fast_retries, json, key_json,
+    page_json, problem,
 };
 
 /// A server that holds `total` keys and pages through them honestly,
@@ -23,7 +25,7 @@ async fn paging_server(total: usize, max_limit: u64) -> Server {
         let limit = req.query("limit").unwrap_or(100).min(max_limit);
         let start = (offset as usize).min(keys.len());
         let end = (start + limit as usize).min(keys.len());
-        Reply::json(
+        json(
             200,
             page_json(&keys[start..end], offset, limit, total as u64),
         )
@@ -74,7 +76,7 @@ async fn stream_ends_with_an_error_when_the_server_repeats_a_page() {
     // Always the same full page and a total that never comes.
     let server = Server::start(|req, _| {
         let keys: Vec<_> = (0..5).map(key_json).collect();
-        Reply::json(
+        json(
             200,
             page_json(&keys, req.query("offset").unwrap_or(0), 5, 1_000_000),
         )
@@ -94,7 +96,7 @@ async fn unknown_scope_and_status_survive_a_round_trip() {
     key["status"] = "Suspended".into();
     let body = page_json(&[key], 0, 100, 1);
     let wire: serde_json::Value = serde_json::from_str(&body).expect("json");
-    let server = Server::start(move |_, _| Reply::json(200, &body)).await;
+    let server = Server::start(move |_, _| json(200, &body)).await;
 
     let page = client(&server)
         .list_api_keys()
@@ -146,7 +148,7 @@ fn scopes_carry_their_group_and_description_from_the_spec() {
 #[tokio::test]
 async fn documented_error_statuses_become_api_errors_with_their_problem() {
     for status in [400u16, 401, 403, 500] {
-        let server = Server::start(move |_, _| Reply::problem(status, "nope")).await;
+        let server = Server::start(move |_, _| problem(status, "nope")).await;
         let err = Error::from(
             client(&server)
                 .list_api_keys()
@@ -168,7 +170,7 @@ async fn documented_error_statuses_become_api_errors_with_their_problem() {
         assert_eq!(server.seen().len(), 1, "{status} is not retried");
     }
 
-    let server = Server::start(|_, _| Reply::problem(404, "No API key with that id.")).await;
+    let server = Server::start(|_, _| problem(404, "No API key with that id.")).await;
     let err = client(&server)
         .delete_api_key()
         .api_key_id("31b7de83bfa24a9dbf2150beb5e5660b")
@@ -186,7 +188,7 @@ async fn documented_error_statuses_become_api_errors_with_their_problem() {
 #[tokio::test]
 async fn create_accepts_200_and_201_and_delete_its_string_body() {
     for status in [200u16, 201] {
-        let server = Server::start(move |_, _| Reply::json(status, created_json())).await;
+        let server = Server::start(move |_, _| json(status, created_json())).await;
         let created = create_key(&client(&server)).await;
         assert_eq!(created.key.expose_secret(), SECRET);
         let sent: serde_json::Value =
@@ -197,7 +199,7 @@ async fn create_accepts_200_and_201_and_delete_its_string_body() {
         );
     }
 
-    let server = Server::start(|_, _| Reply::json(200, "\"string\"")).await;
+    let server = Server::start(|_, _| json(200, "\"string\"")).await;
     let body = client(&server)
         .delete_api_key()
         .api_key_id("31b7de83bfa24a9dbf2150beb5e5660b")
@@ -230,8 +232,8 @@ async fn wait_between_two_attempts(server: &Server) -> Duration {
 #[tokio::test]
 async fn a_429_is_retried_after_its_retry_after_in_seconds() {
     let server = Server::start(|_, index| match index {
-        0 => Reply::problem(429, "slow down").header("retry-after", 1),
-        _ => Reply::json(200, page_json(&[], 0, 100, 0)),
+        0 => problem(429, "slow down").insert_header("retry-after", 1),
+        _ => json(200, page_json(&[], 0, 100, 0)),
     })
     .await;
     let waited = wait_between_two_attempts(&server).await;
@@ -249,9 +251,9 @@ async fn a_retry_after_http_date_is_honoured() {
         0 => {
             let at = chrono::Utc::now() + chrono::Duration::seconds(2);
             let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-            Reply::problem(503, "maintenance").header("retry-after", date)
+            problem(503, "maintenance").insert_header("retry-after", date)
         }
-        _ => Reply::json(200, page_json(&[], 0, 100, 0)),
+        _ => json(200, page_json(&[], 0, 100, 0)),
     })
     .await;
     let waited = wait_between_two_attempts(&server).await;
@@ -264,7 +266,7 @@ async fn a_retry_after_http_date_is_honoured() {
 #[tokio::test]
 async fn retries_stop_after_max_attempts_and_report_the_last_answer() {
     let server =
-        Server::start(|_, _| Reply::problem(429, "slow down").header("retry-after", 0)).await;
+        Server::start(|_, _| problem(429, "slow down").insert_header("retry-after", 0)).await;
     let err = Error::from(
         client(&server)
             .list_api_keys()
@@ -289,7 +291,7 @@ async fn retries_stop_after_max_attempts_and_report_the_last_answer() {
 #[tokio::test]
 async fn a_retry_after_beyond_max_delay_is_not_waited_out() {
     let server =
-        Server::start(|_, _| Reply::problem(429, "slow down").header("retry-after", 3600)).await;
+        Server::start(|_, _| problem(429, "slow down").insert_header("retry-after", 3600)).await;
     let err = Error::from(
         client(&server)
             .list_api_keys()
@@ -305,7 +307,7 @@ async fn a_retry_after_beyond_max_delay_is_not_waited_out() {
 async fn create_is_never_retried() {
     for status in [429u16, 503] {
         let server =
-            Server::start(move |_, _| Reply::problem(status, "busy").header("retry-after", 0))
+            Server::start(move |_, _| problem(status, "busy").insert_header("retry-after", 0))
                 .await;
         let err = client(&server)
             .create_api_key()
@@ -322,8 +324,8 @@ async fn create_is_never_retried() {
 #[tokio::test]
 async fn delete_is_retried_after_a_503() {
     let server = Server::start(|_, index| match index {
-        0 => Reply::problem(503, "busy"),
-        _ => Reply::json(200, "\"string\""),
+        0 => problem(503, "busy"),
+        _ => json(200, "\"string\""),
     })
     .await;
     client(&server)
@@ -333,6 +335,44 @@ async fn delete_is_retried_after_a_503() {
         .await
         .expect("second attempt succeeds");
     assert_eq!(server.seen().len(), 2);
+}
+
+/// The retry hook and `Error::is_retryable` ask one rule. Every error
+/// status goes through both here: the client sends a request again exactly
+/// when the error it ends with says trying again is worthwhile.
+#[tokio::test]
+async fn the_retry_hook_and_is_retryable_agree_on_every_error_status() {
+    let status = Arc::new(AtomicU16::new(0));
+    let answer = Arc::clone(&status);
+    let server = Server::start(move |_, _| problem(answer.load(Ordering::SeqCst), "sweep")).await;
+    let client = Client::builder(SECRET)
+        .base_url(&server.url)
+        .retry_policy(
+            RetryPolicy::default()
+                .with_max_attempts(2)
+                .with_base_delay(Duration::ZERO),
+        )
+        .build()
+        .expect("client");
+    let mut retried = Vec::new();
+    for code in 400u16..=599 {
+        status.store(code, Ordering::SeqCst);
+        let before = server.seen().len();
+        let err = Error::from(
+            client
+                .list_api_keys()
+                .send()
+                .await
+                .expect_err("error status"),
+        );
+        let sent = server.seen().len() - before;
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(code));
+        assert_eq!(sent == 2, err.is_retryable(), "{code}: sent {sent} times");
+        if sent == 2 {
+            retried.push(code);
+        }
+    }
+    assert_eq!(retried, [429, 502, 503, 504]);
 }
 
 #[tokio::test]
@@ -356,7 +396,7 @@ async fn a_refused_connection_is_a_retryable_transport_error() {
 #[tokio::test]
 async fn a_stalled_response_times_out() {
     let server = Server::start(|_, _| {
-        Reply::json(200, page_json(&[], 0, 100, 0)).after(Duration::from_secs(5))
+        json(200, page_json(&[], 0, 100, 0)).set_delay(Duration::from_secs(5))
     })
     .await;
     let client = Client::builder(SECRET)
@@ -374,8 +414,32 @@ async fn a_stalled_response_times_out() {
 }
 
 #[tokio::test]
+async fn a_timed_out_list_is_sent_again() {
+    let server = Server::start(|_, index| {
+        let page = json(200, page_json(&[], 0, 100, 0));
+        match index {
+            0 => page.set_delay(Duration::from_secs(5)),
+            _ => page,
+        }
+    })
+    .await;
+    let client = Client::builder(SECRET)
+        .base_url(&server.url)
+        .timeout(Duration::from_millis(300))
+        .retry_policy(fast_retries())
+        .build()
+        .expect("client");
+    client
+        .list_api_keys()
+        .send()
+        .await
+        .expect("second attempt succeeds");
+    assert_eq!(server.seen().len(), 2);
+}
+
+#[tokio::test]
 async fn undocumented_status_and_malformed_body_are_reported_without_the_body() {
-    let server = Server::start(|_, _| Reply::problem(502, "upstream")).await;
+    let server = Server::start(|_, _| problem(502, "upstream")).await;
     let err = Error::from(
         client(&server)
             .list_api_keys()
@@ -390,7 +454,7 @@ async fn undocumented_status_and_malformed_body_are_reported_without_the_body() 
     let server = Server::start(|_, _| {
         let mut body = created_json();
         body["status"] = serde_json::json!(42);
-        Reply::json(201, body)
+        json(201, body)
     })
     .await;
     let raw = client(&server)

@@ -9,7 +9,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use alphamoon_client::Error;
-use support::{Reply, SECRET, Server, client, create_key, created_json};
+use support::{SECRET, Server, client, create_key, created_json, json, problem};
 
 #[tokio::test]
 async fn no_secret_in_debug_display_or_traces() {
@@ -25,8 +25,8 @@ async fn no_secret_in_debug_display_or_traces() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let server = Server::start(|req, _| match req.method.as_str() {
-        "POST" => Reply::json(201, created_json()),
-        _ => Reply::problem(
+        "POST" => json(201, created_json()),
+        _ => problem(
             403,
             "This operation needs the scope `workspace.admin.api_key:manage`.",
         ),

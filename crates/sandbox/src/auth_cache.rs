@@ -33,6 +33,12 @@ impl AuthCache {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The key whose secret hashes to `hash`, if the cache holds it: the
+    /// lookup that needs no store and so no thread of the blocking pool.
+    pub(crate) fn cached(&self, hash: &SecretHash) -> Option<Arc<StoredKey>> {
+        self.lock().by_hash.get(hash).cloned()
+    }
+
     /// The key whose secret hashes to `hash`, from the cache or the store.
     pub(crate) fn key(
         &self,

@@ -17,7 +17,7 @@ pub const SECRET_PREFIX: &str = "amk_";
 const RANDOM_BYTES: usize = 32;
 const RANDOM_CHARS: usize = 43; // ceil(256 / log2(62))
 const CHECKSUM_CHARS: usize = 6; // ceil(32 / log2(62))
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const BASE62: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// The SHA-256 of a secret: what the store keeps and looks keys up by.
 pub type SecretHash = [u8; 32];
@@ -26,9 +26,18 @@ pub type SecretHash = [u8; 32];
 pub fn new_secret() -> Result<String, getrandom::Error> {
     let mut random = [0u8; RANDOM_BYTES];
     getrandom::fill(&mut random)?;
-    let body = base62(&random, RANDOM_CHARS);
-    let checksum = base62(&crc32(body.as_bytes()).to_be_bytes(), CHECKSUM_CHARS);
-    Ok(format!("{SECRET_PREFIX}{body}{checksum}"))
+    Ok(secret_from(&random))
+}
+
+/// The secret that `random` encodes.
+fn secret_from(random: &[u8; RANDOM_BYTES]) -> String {
+    let body = base62(random, RANDOM_CHARS);
+    format!("{SECRET_PREFIX}{body}{}", checksum(&body))
+}
+
+/// The base62 CRC-32 that ends a secret.
+fn checksum(body: &str) -> String {
+    base62(&crc32(body.as_bytes()).to_be_bytes(), CHECKSUM_CHARS)
 }
 
 /// Whether `secret` has the format and a correct checksum. Scanners can run
@@ -42,8 +51,8 @@ pub fn is_well_formed(secret: &str) -> bool {
     {
         return false;
     }
-    let (body, checksum) = rest.split_at(RANDOM_CHARS);
-    base62(&crc32(body.as_bytes()).to_be_bytes(), CHECKSUM_CHARS) == checksum
+    let (body, sum) = rest.split_at(RANDOM_CHARS);
+    checksum(body) == sum
 }
 
 /// The SHA-256 of a secret.
@@ -82,38 +91,17 @@ pub fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
 }
 
 /// Big-endian base62 of `bytes`, left-padded with `0` to `width` digits.
+///
+/// base-x writes one `0` per leading zero byte, as base58 does; the key
+/// format pads the number to a fixed width instead, so those are trimmed
+/// before padding.
 fn base62(bytes: &[u8], width: usize) -> String {
-    let mut number = bytes.to_vec();
-    let mut digits = Vec::with_capacity(width);
-    while number.iter().any(|&b| b != 0) {
-        // Long division of the whole number by 62.
-        let mut remainder = 0u32;
-        for byte in &mut number {
-            let value = (remainder << 8) | u32::from(*byte);
-            *byte = (value / 62) as u8;
-            remainder = value % 62;
-        }
-        digits.push(BASE62[remainder as usize]);
-    }
-    digits.resize(width.max(digits.len()), b'0');
-    digits.reverse();
-    String::from_utf8(digits).expect("base62 digits are ASCII")
+    let digits = base_x::encode(BASE62, bytes);
+    format!("{:0>width$}", digits.trim_start_matches('0'))
 }
 
-/// CRC-32 (IEEE 802.3, as in zlib), bit by bit: it runs once per key.
 fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
+    crc32fast::hash(data)
 }
 
 #[cfg(test)]
@@ -135,6 +123,40 @@ mod tests {
             43,
             "2^256 - 1 fits in 43 digits"
         );
+    }
+
+    /// Keys already issued must keep verifying: these were made by the
+    /// first, hand-written encoder (and checked against an independent
+    /// implementation), including random parts with leading zero bytes.
+    #[test]
+    fn the_format_is_pinned_by_test_vectors() {
+        let mut leading_zeros = [0u8; 32];
+        leading_zeros[2] = 7;
+        for (i, byte) in leading_zeros.iter_mut().enumerate().skip(3) {
+            *byte = (i - 3) as u8;
+        }
+        let vectors: [([u8; 32], &str); 4] = [
+            (
+                std::array::from_fn(|i| i as u8),
+                "amk_003aUlTJC7tjlCTQj2uNU3MFagCXG9LRKRcwGkBIDlf1Yo7hP",
+            ),
+            (
+                [0; 32],
+                "amk_00000000000000000000000000000000000000000002CZclj",
+            ),
+            (
+                [0xFF; 32],
+                "amk_yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp13sRzl1",
+            ),
+            (
+                leading_zeros,
+                "amk_00062G8g5i2IRdtGf0o6tAOtkO2g8VG65MQOAcN3OJA2FDwD8",
+            ),
+        ];
+        for (random, secret) in vectors {
+            assert_eq!(secret_from(&random), secret);
+            assert!(is_well_formed(secret), "{secret}");
+        }
     }
 
     #[test]

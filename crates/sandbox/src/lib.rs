@@ -25,20 +25,18 @@ mod api;
 mod auth_cache;
 pub mod keys;
 mod ratelimit;
+mod server;
 pub mod sqlite;
 pub mod store;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use alphamoon_client::Scope;
 use chrono::Utc;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 pub use api::{ADMIN_SCOPE, Settings, router};
 pub use ratelimit::RateLimit;
+pub use server::{Sandbox, ShutdownError};
 pub use sqlite::SqliteStore;
 pub use store::{Org, Store, StoreError, StoredKey};
 
@@ -109,95 +107,4 @@ pub fn seed_keys(store: &SqliteStore, org_id: &str, count: usize) -> Result<(), 
         done += batch;
     }
     Ok(())
-}
-
-/// A sandbox server running in this process. Dropping it stops the server.
-pub struct Sandbox {
-    addr: SocketAddr,
-    store: Arc<dyn Store>,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl std::fmt::Debug for Sandbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Sandbox {
-    /// Serves `store` on `listener` until the returned value is dropped.
-    pub fn serve(
-        listener: TcpListener,
-        store: Arc<dyn Store>,
-        settings: &Settings,
-    ) -> std::io::Result<Self> {
-        let app = router(Arc::clone(&store), settings);
-        Self::serve_app(listener, store, app)
-    }
-
-    /// Serves `app`, a [`router`] over `store` with any extra layers (tests
-    /// add one that checks every response against the spec).
-    pub fn serve_app(
-        listener: TcpListener,
-        store: Arc<dyn Store>,
-        app: axum::Router,
-    ) -> std::io::Result<Self> {
-        let addr = listener.local_addr()?;
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "server stopped");
-            }
-        });
-        Ok(Self {
-            addr,
-            store,
-            shutdown: Some(shutdown),
-        })
-    }
-
-    /// Starts a server on `127.0.0.1` at a free port with a fresh in-memory
-    /// database: for tests, examples and the quickstart.
-    pub async fn start_in_memory(
-        settings: Settings,
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory()?);
-        Ok(Self::serve(listener, store, &settings)?)
-    }
-
-    /// The address the server listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The base URL to give a client, e.g. `http://127.0.0.1:41234`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The server's store, for setting up test data directly.
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
-    /// Adds an organization and returns it with its first admin key.
-    pub fn create_org(&self, name: &str) -> Result<(Org, String), StoreError> {
-        create_org(self.store.as_ref(), name)
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-    }
 }

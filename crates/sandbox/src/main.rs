@@ -41,8 +41,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum OrgCommand {
-    /// Add an organization and print its first admin key (all 28 scopes)
-    /// on standard output. The key is shown once.
+    /// Add an organization and print its first admin key (holding every
+    /// scope) on standard output. The key is shown once.
     Create {
         /// The database file to add the organization to.
         #[arg(long, value_name = "PATH")]
@@ -78,7 +78,7 @@ struct ServeArgs {
     in_memory: bool,
 
     /// On a fresh database, create an organization and its first admin key
-    /// (all 28 scopes) and write the key to PATH (mode 0600). On later
+    /// (holding every scope) and write the key to PATH (mode 0600). On later
     /// starts the file is left alone and no key is printed.
     #[arg(long, value_name = "PATH")]
     bootstrap_key_file: Option<PathBuf>,
@@ -99,6 +99,11 @@ struct ServeArgs {
     /// Answer 503 when a request takes longer than this.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     request_timeout_secs: u64,
+
+    /// On SIGTERM or Ctrl-C, stop accepting and give the requests in flight
+    /// this long to finish before exiting.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    shutdown_grace_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -173,9 +178,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let _ = std::io::stdout().flush();
         shutdown_signal().await;
         tracing::info!("shutting down");
-        drop(sandbox);
-        // Let in-flight requests finish.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        sandbox
+            .shutdown(Duration::from_secs(args.shutdown_grace_secs))
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!("stopped");
         Ok(())
     })
 }

@@ -1,8 +1,19 @@
-//! A token bucket per API key.
+//! Rate limits. The API asks a [`Limiter`] before each request; this
+//! process's limiter is governor's keyed GCRA ([`LocalLimiter`]). The
+//! interface is async and takes the whole key, so that a limiter whose
+//! state lives in a shared database (replicas on one store) or one that
+//! also counts per organization fits behind it unchanged.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::store::StoredKey;
 
 /// How many requests a key may make: `per_second` on average, in bursts of
 /// up to `burst`.
@@ -23,44 +34,59 @@ impl Default for RateLimit {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+/// What [`Limiter::check`] resolves to: `Err` holds how long until the key
+/// may make its next request.
+pub(crate) type Verdict<'a> = Pin<Box<dyn Future<Output = Result<(), Duration>> + Send + 'a>>;
+
+/// Decides whether a key may make a request now, and counts it if so.
+pub(crate) trait Limiter: Send + Sync {
+    /// Takes one request's worth of `key`'s allowance, or says how long to
+    /// wait.
+    fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a>;
 }
 
-/// The buckets of every key that has made a request.
-pub(crate) struct RateLimiter {
-    limit: RateLimit,
-    buckets: Mutex<HashMap<String, Bucket>>,
+/// Every this many checks, the cells of keys whose allowance is full again
+/// are dropped, so that memory follows the keys in use, not every key seen.
+const IDLE_EVICTION_EVERY: u32 = 10_000;
+
+/// The limits of this process: one GCRA cell per key id.
+pub(crate) struct LocalLimiter {
+    limiter: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>,
+    checks: std::sync::atomic::AtomicU32,
 }
 
-impl RateLimiter {
+impl LocalLimiter {
     pub(crate) fn new(limit: RateLimit) -> Self {
+        // GCRA lets one request through every `period`, and `burst` back to
+        // back: the token bucket's rate and depth.
+        let period =
+            Duration::from_secs_f64(1.0 / limit.per_second.max(1e-9)).max(Duration::from_nanos(1));
+        let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)
+            .expect("the period is positive")
+            .allow_burst(burst);
         Self {
-            limit,
-            buckets: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::hashmap(quota),
+            checks: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
-    /// Takes a token for `key_id`, or says how long until one is free.
-    pub(crate) fn check(&self, key_id: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let burst = f64::from(self.limit.burst.max(1));
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry(key_id.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
-        let refill = now.duration_since(bucket.updated).as_secs_f64() * self.limit.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let seconds = (1.0 - bucket.tokens) / self.limit.per_second.max(f64::MIN_POSITIVE);
-            Err(Duration::from_secs_f64(seconds.min(86_400.0)))
+    fn check_now(&self, key_id: &str) -> Result<(), Duration> {
+        let checks = self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if checks % IDLE_EVICTION_EVERY == IDLE_EVICTION_EVERY - 1 {
+            self.limiter.retain_recent();
         }
+        self.limiter
+            .check_key(&key_id.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+}
+
+impl Limiter for LocalLimiter {
+    fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a> {
+        Box::pin(std::future::ready(self.check_now(&key.id)))
     }
 }
 
@@ -70,15 +96,26 @@ mod tests {
 
     #[test]
     fn allows_a_burst_then_refuses_with_a_wait() {
-        let limiter = RateLimiter::new(RateLimit {
+        let limiter = LocalLimiter::new(RateLimit {
             per_second: 1.0,
             burst: 3,
         });
         for _ in 0..3 {
-            assert!(limiter.check("k").is_ok());
+            assert!(limiter.check_now("k").is_ok());
         }
-        let wait = limiter.check("k").expect_err("over the limit");
+        let wait = limiter.check_now("k").expect_err("over the limit");
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
-        assert!(limiter.check("other").is_ok(), "buckets are per key");
+        assert!(limiter.check_now("other").is_ok(), "limits are per key");
+    }
+
+    #[test]
+    fn a_fractional_rate_spaces_requests_further_apart() {
+        let limiter = LocalLimiter::new(RateLimit {
+            per_second: 0.5,
+            burst: 2,
+        });
+        assert!(limiter.check_now("k").is_ok() && limiter.check_now("k").is_ok());
+        let wait = limiter.check_now("k").expect_err("over the limit");
+        assert!(wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2));
     }
 }

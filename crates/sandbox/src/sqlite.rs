@@ -3,8 +3,9 @@
 //! On a file, the database runs in WAL mode with `synchronous = FULL`, so a
 //! create that was answered survives a crash of the process or the machine.
 //! Writes go through one connection; reads use a small pool of their own,
-//! which WAL lets run beside a write. An in-memory database has one
-//! connection for everything.
+//! which WAL lets run beside a write. An in-memory database lives in
+//! SQLite's `memdb` VFS, which lets the same pool of connections share it:
+//! reads run side by side there too, and wait only while a write commits.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,6 +40,10 @@ CREATE INDEX IF NOT EXISTS api_keys_list_order ON api_keys (org_id, created_at, 
 
 const READERS: usize = 4;
 
+/// How long a statement waits for another connection's lock before it
+/// fails.
+const BUSY_TIMEOUT_MS: u32 = 5000;
+
 /// A [`Store`] on SQLite.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -54,21 +59,39 @@ fn db_error(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if need be) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(
+            path,
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+        )
+    }
+
+    /// A fresh database that lives and dies with this value.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        // A name starting with `/` is what makes a memdb database shared by
+        // every connection of this process that opens it; the random part
+        // keeps two stores apart. It is gone when the last connection closes.
+        let name = crate::keys::random_hex(16).map_err(|e| StoreError(e.to_string()))?;
+        Self::open_with(
+            Path::new(&format!("file:/alphamoon-sandbox-{name}?vfs=memdb")),
+            "",
+        )
+    }
+
+    fn open_with(path: &Path, writer_pragmas: &str) -> Result<Self, StoreError> {
         let writer = Connection::open(path).map_err(db_error)?;
         writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = FULL;
-                 PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 5000;",
-            )
+            .execute_batch(&format!(
+                "{writer_pragmas} PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
+            ))
             .map_err(db_error)?;
         writer.execute_batch(SCHEMA).map_err(db_error)?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = Connection::open(path).map_err(db_error)?;
                 reader
-                    .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+                    .execute_batch(&format!(
+                        "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA query_only = ON;"
+                    ))
                     .map_err(db_error)?;
                 Ok(Mutex::new(reader))
             })
@@ -76,19 +99,6 @@ impl SqliteStore {
         Ok(Self {
             writer: Mutex::new(writer),
             readers,
-            next_reader: AtomicUsize::new(0),
-        })
-    }
-
-    /// A fresh database that lives and dies with this value.
-    pub fn in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory().map_err(db_error)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON;")
-            .map_err(db_error)?;
-        conn.execute_batch(SCHEMA).map_err(db_error)?;
-        Ok(Self {
-            writer: Mutex::new(conn),
-            readers: Vec::new(),
             next_reader: AtomicUsize::new(0),
         })
     }
@@ -102,9 +112,6 @@ impl SqliteStore {
     }
 
     fn read(&self) -> MutexGuard<'_, Connection> {
-        if self.readers.is_empty() {
-            return self.write();
-        }
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         for i in 0..self.readers.len() {
             if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
@@ -268,5 +275,79 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(db_error)?;
         Ok(deleted == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(store: &SqliteStore, id: &str) {
+        store
+            .create_org(&Org {
+                id: id.to_owned(),
+                name: id.to_owned(),
+            })
+            .expect("org");
+    }
+
+    fn key(org_id: &str, i: usize) -> (StoredKey, SecretHash) {
+        let mut hash = [0u8; 32];
+        hash[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        let key = StoredKey {
+            id: format!("{i:032x}"),
+            org_id: org_id.to_owned(),
+            name: format!("k{i}"),
+            scopes: vec!["workspace.file:upload".to_owned()],
+            created_at: i as i64,
+            exp: i64::MAX,
+        };
+        (key, hash)
+    }
+
+    #[test]
+    fn in_memory_stores_are_private_and_their_readers_see_the_writes() {
+        let a = SqliteStore::in_memory().expect("a");
+        let b = SqliteStore::in_memory().expect("b");
+        org(&a, "org");
+        // `is_empty` reads through a reader connection, not the writer.
+        assert!(!a.is_empty().expect("read a"));
+        assert!(b.is_empty().expect("read b"), "stores do not share data");
+        let (k, hash) = key("org", 1);
+        a.insert_key(&k, &hash).expect("insert");
+        assert_eq!(a.key_by_secret_hash(&hash).expect("lookup"), Some(k));
+    }
+
+    #[test]
+    fn in_memory_reads_run_beside_a_stream_of_writes() {
+        let store = std::sync::Arc::new(SqliteStore::in_memory().expect("store"));
+        org(&store, "org");
+        let writer = {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    let (k, hash) = key("org", i);
+                    store.insert_key(&k, &hash).expect("insert");
+                }
+            })
+        };
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let store = std::sync::Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let mut seen = 0;
+                    while seen < 300 {
+                        let (page, total) = store.list_keys("org", 0, 100).expect("list");
+                        assert!(total >= seen, "the total never goes back");
+                        assert_eq!(page.len() as u64, total.min(100), "page matches total");
+                        seen = total;
+                    }
+                })
+            })
+            .collect();
+        writer.join().expect("writer");
+        for reader in readers {
+            reader.join().expect("reader");
+        }
     }
 }

@@ -10,6 +10,11 @@ use alphamoon_client::{Client, RetryPolicy, Scope, types};
 const BIN: &str = env!("CARGO_BIN_EXE_alphamoon-sandbox");
 
 /// Starts the server on a free port and waits for its `listening on` line.
+///
+/// This is a test of that line as scripts rely on it: it must be the first
+/// line on stdout and name a loopback URL, and anything else fails the
+/// test. The xtask's `process::Server` is the tool-side counterpart, which
+/// reports failures as errors instead.
 fn start(dir: &Path) -> (Child, String) {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
@@ -194,6 +199,38 @@ async fn acknowledged_keys_survive_kill_9_and_no_secret_is_stored_or_printed() {
     assert!(!log.contains(&admin), "the bootstrap key was logged");
     assert!(log.contains("admin.key"), "says where the key went: {log}");
     assert!(log.contains("left as it is"), "{log}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_gracefully() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut server, url) = start(dir.path());
+    let admin = std::fs::read_to_string(dir.path().join("admin.key")).expect("key");
+    client(&url, &admin)
+        .list_api_keys()
+        .send()
+        .await
+        .expect("serving");
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = server.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit}");
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).expect("log");
+    assert!(log.contains("stopped"), "{log}");
 }
 
 #[test]

@@ -1,7 +1,11 @@
-//! A scripted HTTP/1.1 server on 127.0.0.1 for the client's tests: it
-//! records every request it receives and answers each with whatever the
-//! test's handler returns. It serves the situations a well-behaved server
-//! never produces on demand (a repeated page, a 503, a stall).
+//! A scripted server for the client's tests: wiremock on 127.0.0.1, with
+//! one catch-all mock whose handler sees every request and its position
+//! in order, so that a test can serve what a well-behaved server never
+//! produces on demand (a repeated page, a 503 then a 200, a stall).
+//!
+//! wiremock records requests itself, but not when each arrived; the retry
+//! tests measure the wait between attempts as the server saw it, so the
+//! handler keeps its own log with arrival times.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -9,206 +13,98 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alphamoon_client::{Client, RetryPolicy, Scope, types};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate, matchers::any};
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub method: String,
     pub path: String,
-    pub query: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
     pub body: String,
     pub at: Instant,
+    request: Request,
 }
 
 impl Seen {
     pub fn query(&self, name: &str) -> Option<u64> {
-        self.query
-            .iter()
+        self.request
+            .url
+            .query_pairs()
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.parse().ok())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.request.headers.get(name)?.to_str().ok()
     }
 }
 
-/// What to answer.
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: String,
-    pub delay: Duration,
+/// A JSON answer.
+pub fn json(status: u16, body: impl ToString) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.to_string(), "application/json")
 }
 
-impl Reply {
-    pub fn json(status: u16, body: impl ToString) -> Self {
-        Self {
-            status,
-            headers: vec![("content-type", "application/json".to_owned())],
-            body: body.to_string(),
-            delay: Duration::ZERO,
-        }
-    }
-
-    pub fn problem(status: u16, detail: &str) -> Self {
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": reason(status),
-            "status": status,
-            "detail": detail,
-        });
-        Self {
-            status,
-            headers: vec![("content-type", "application/problem+json".to_owned())],
-            body: body.to_string(),
-            delay: Duration::ZERO,
-        }
-    }
-
-    pub fn header(mut self, name: &'static str, value: impl ToString) -> Self {
-        self.headers.push((name, value.to_string()));
-        self
-    }
-
-    pub fn after(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Other",
-    }
+/// An RFC 9457 problem answer, as the API sends its errors.
+pub fn problem(status: u16, detail: &str) -> ResponseTemplate {
+    let title = alphamoon_client::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Other");
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    });
+    ResponseTemplate::new(status).set_body_raw(body.to_string(), "application/problem+json")
 }
 
 pub struct Server {
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    // Keeps the server up for as long as the test holds this.
+    _mock: MockServer,
 }
 
 impl Server {
-    /// Starts serving on an ephemeral loopback port.
+    /// Starts serving on an ephemeral loopback port; `handler` gets each
+    /// request and how many came before it.
     pub async fn start<F>(handler: F) -> Self
     where
-        F: Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+        F: Fn(&Seen, usize) -> ResponseTemplate + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let mock = MockServer::start().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let handler = Arc::new(handler);
         let log = Arc::clone(&seen);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
+        Mock::given(any())
+            .respond_with(move |request: &Request| {
+                let seen = Seen {
+                    method: request.method.to_string(),
+                    path: request.url.path().to_owned(),
+                    body: String::from_utf8_lossy(&request.body).into_owned(),
+                    at: Instant::now(),
+                    request: request.clone(),
                 };
-                let log = Arc::clone(&log);
-                let handler = Arc::clone(&handler);
-                tokio::spawn(async move {
-                    let Some(request) = read_request(&mut socket).await else {
-                        return;
-                    };
-                    let index = {
-                        let mut log = log.lock().expect("log");
-                        log.push(request.clone());
-                        log.len() - 1
-                    };
-                    let reply = handler(&request, index);
-                    tokio::time::sleep(reply.delay).await;
-                    let mut head = format!(
-                        "HTTP/1.1 {} {}\r\ncontent-length: {}\r\nconnection: close\r\n",
-                        reply.status,
-                        reason(reply.status),
-                        reply.body.len()
-                    );
-                    for (name, value) in &reply.headers {
-                        head.push_str(&format!("{name}: {value}\r\n"));
-                    }
-                    head.push_str("\r\n");
-                    let _ = socket.write_all(head.as_bytes()).await;
-                    let _ = socket.write_all(reply.body.as_bytes()).await;
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
-        Self { url, seen }
+                let index = {
+                    let mut log = log.lock().expect("log");
+                    log.push(seen.clone());
+                    log.len() - 1
+                };
+                handler(&seen, index)
+            })
+            .mount(&mock)
+            .await;
+        Self {
+            url: mock.uri(),
+            seen,
+            _mock: mock,
+        }
     }
 
     /// Every request received so far, in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("log").clone()
     }
-}
-
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Seen> {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    let head_end = loop {
-        if let Some(pos) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-        let n = socket.read(&mut buf).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        data.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-    let mut lines = head.lines();
-    let mut parts = lines.next()?.split(' ');
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while data.len() < head_end + length {
-        let n = socket.read(&mut buf).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&buf[..n]);
-    }
-    let body = String::from_utf8_lossy(&data[head_end..]).into_owned();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let query = query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    Some(Seen {
-        method,
-        path: path.to_owned(),
-        query,
-        headers,
-        body,
-        at: Instant::now(),
-    })
 }
 
 /// A listed key in the API's JSON form, numbered so that ids are distinct.
@@ -238,11 +134,10 @@ pub const SECRET: &str = "amk_s3cretSECRETs3cretSECRETs3cret_0000";
 
 /// Retries on, with short waits so that the tests stay quick.
 pub fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(5),
-    }
+    RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_base_delay(Duration::from_millis(10))
+        .with_max_delay(Duration::from_secs(5))
 }
 
 pub fn client(server: &Server) -> Client {

@@ -1,0 +1,162 @@
+//! The three operations of the spec: create, list and delete API keys.
+
+use std::sync::Arc;
+
+use alphamoon_client::{ApiKeyStatus, Scope, types};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::auth::Caller;
+use super::problem::Problem;
+use super::{AppState, validate};
+use crate::keys;
+use crate::store::StoredKey;
+
+/// `createApiKey`.
+pub(super) async fn create(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The request body must be `application/json`.",
+        ));
+    }
+    let body = body.map_err(|e| Problem::new(e.status(), e.body_text()))?;
+    let request = validate::create_request(&body, Utc::now(), state.max_key_lifetime)?;
+
+    let missing: Vec<&str> = request
+        .scopes
+        .iter()
+        .map(Scope::as_str)
+        .filter(|wanted| !caller.scopes.iter().any(|held| held == wanted))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "A key cannot grant scopes it does not hold: `{}`.",
+                missing.join("`, `")
+            ),
+        )
+        .with_field("scopes"));
+    }
+
+    let secret = keys::new_secret()?;
+    let key = StoredKey {
+        id: keys::new_id()?,
+        org_id: caller.org_id.clone(),
+        name: request.name.to_string(),
+        scopes: request
+            .scopes
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        created_at: Utc::now().timestamp(),
+        exp: request.exp.timestamp(),
+    };
+    let hash = keys::hash(&secret);
+    let stored = key.clone();
+    state
+        .blocking(move |state| state.store.insert_key(&stored, &hash))
+        .await?;
+
+    let listed = listed(key, Utc::now().timestamp());
+    let created = types::CreatedApiKey {
+        created_at: listed.created_at,
+        exp: listed.exp,
+        id: listed.id,
+        name: listed.name,
+        org_id: listed.org_id,
+        scopes: listed.scopes,
+        status: listed.status,
+        key: secret.into(),
+    };
+    Ok(json(StatusCode::CREATED, &created))
+}
+
+/// `listApiKeys`.
+pub(super) async fn list(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let (offset, limit) = validate::page_params(query.as_deref())?;
+    let (keys, total) = state
+        .blocking(move |state| state.store.list_keys(&caller.org_id, offset, limit))
+        .await?;
+    let now = Utc::now().timestamp();
+    let page = types::ApiKeyList {
+        api_keys: keys.into_iter().map(|k| listed(k, now)).collect(),
+        pagination: types::Pagination {
+            offset,
+            limit: limit.try_into().expect("limit is at least 1"),
+            total,
+        },
+    };
+    Ok(json(StatusCode::OK, &page))
+}
+
+/// `deleteApiKey`.
+pub(super) async fn delete(
+    State(state): State<Arc<AppState>>,
+    Caller(caller): Caller,
+    Path(key_id): Path<String>,
+) -> Result<Response, Problem> {
+    let key_id = validate::key_id(&key_id)?.to_string();
+    let id = key_id.clone();
+    let deleted = state
+        .blocking(move |state| state.store.delete_key(&caller.org_id, &id))
+        .await?;
+    if !deleted {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("No API key with id `{key_id}`."),
+        ));
+    }
+    // The key must stop authenticating at once.
+    state.auth_cache.evict(&key_id);
+    Ok(json(StatusCode::OK, &key_id))
+}
+
+fn timestamp(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+/// The listed form of a stored key, as the client crate's type.
+fn listed(key: StoredKey, now: i64) -> types::ApiKey {
+    types::ApiKey {
+        status: if key.exp <= now {
+            ApiKeyStatus::Expired
+        } else {
+            ApiKeyStatus::Active
+        },
+        created_at: timestamp(key.created_at),
+        exp: timestamp(key.exp),
+        id: key.id.parse().expect("stored ids are 32 hex digits"),
+        name: key.name.parse().expect("stored names were validated"),
+        org_id: key.org_id,
+        scopes: key.scopes.iter().map(|s| Scope::from(s.as_str())).collect(),
+    }
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(value).expect("response types serialize"),
+    )
+        .into_response()
+}

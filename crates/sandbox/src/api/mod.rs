@@ -1,0 +1,112 @@
+//! The HTTP API: the router and its settings. Each job has its file:
+//! `auth` (who is calling), `validate` (what they sent), `keys` (the three
+//! operations) and `problem` (the shape of every error). Responses are
+//! built from the client crate's generated types, so server and client
+//! share one wire model.
+
+mod auth;
+mod keys;
+mod problem;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alphamoon_client::Scope;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
+
+use crate::auth_cache::AuthCache;
+use crate::ratelimit::{Limiter, LocalLimiter, RateLimit};
+use crate::store::Store;
+use problem::Problem;
+
+/// The scope every operation of this API needs.
+pub const ADMIN_SCOPE: Scope = Scope::WorkspaceAdminApiKeyManage;
+
+/// Tunables of the API itself, as opposed to where it listens.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Per-key rate limit; `None` turns it off.
+    pub rate_limit: Option<RateLimit>,
+    /// The longest lifetime a new key may be given; `None` for no limit.
+    pub max_key_lifetime: Option<Duration>,
+    /// How long one request may take before it is answered with 503.
+    pub request_timeout: Duration,
+    /// The largest request body accepted.
+    pub body_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            rate_limit: Some(RateLimit::default()),
+            max_key_lifetime: None,
+            request_timeout: Duration::from_secs(30),
+            body_limit: 16 * 1024,
+        }
+    }
+}
+
+/// What every handler shares.
+struct AppState {
+    store: Arc<dyn Store>,
+    auth_cache: AuthCache,
+    limiter: Option<Box<dyn Limiter>>,
+    max_key_lifetime: Option<Duration>,
+}
+
+impl AppState {
+    /// Runs storage work on tokio's blocking pool. A store call can wait on
+    /// the disk or on a database lock (up to SQLite's `busy_timeout`), and
+    /// must not hold an async worker, and with it every request that worker
+    /// would serve, while it does.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Self) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let state = Arc::clone(self);
+        Ok(tokio::task::spawn_blocking(move || work(&state)).await??)
+    }
+}
+
+/// The API as an axum router, with its middleware.
+pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
+    let state = Arc::new(AppState {
+        store,
+        auth_cache: AuthCache::default(),
+        limiter: settings
+            .rate_limit
+            .map(|limit| Box::new(LocalLimiter::new(limit)) as Box<dyn Limiter>),
+        max_key_lifetime: settings.max_key_lifetime,
+    });
+    Router::new()
+        .route(
+            "/api/v0.4/admin/api-keys",
+            post(keys::create).get(keys::list),
+        )
+        .route(
+            "/api/v0.4/admin/api-keys/{api_key_id}",
+            delete(keys::delete),
+        )
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "No such endpoint.") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This endpoint does not support this method.",
+            )
+        })
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            settings.body_limit,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::map_response(problem::finish_response))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}

@@ -1,0 +1,145 @@
+//! RFC 9457 problem details: the one shape every error response has.
+
+use alphamoon_client::types;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::store::StoreError;
+
+const PROBLEM_JSON: &str = "application/problem+json";
+const WWW_AUTHENTICATE: &str = "Basic realm=\"alphamoon\", charset=\"UTF-8\"";
+
+/// An error answer, rendered as the shared `types::Error`.
+#[derive(Debug)]
+pub(crate) struct Problem {
+    status: StatusCode,
+    detail: String,
+    field: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// A 400 that names the offending field or parameter.
+    pub(crate) fn bad_request(field: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail).with_field(field)
+    }
+
+    pub(crate) fn unauthorized(detail: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    pub(crate) fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// A 500 whose cause is logged here and never sent to the client.
+    pub(crate) fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%cause, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server failed to handle the request.",
+        )
+    }
+
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    #[cfg(test)]
+    pub(crate) fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<tokio::task::JoinError> for Problem {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<getrandom::Error> for Problem {
+    fn from(error: getrandom::Error) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = types::Error {
+            type_: "about:blank".to_owned(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: i32::from(self.status.as_u16()),
+            detail: Some(self.detail),
+            field: self.field,
+            instance: None,
+        };
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, PROBLEM_JSON)],
+            serde_json::to_string(&body).expect("a problem serializes"),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(WWW_AUTHENTICATE),
+            );
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Runs on every response: no caching anywhere, and any error that a layer
+/// below produced without a problem body (body limit, timeout, panic) gets
+/// one, so that clients see a single error shape.
+pub(crate) async fn finish_response(mut response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let detail = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large.",
+            StatusCode::SERVICE_UNAVAILABLE => "The request took too long; try again.",
+            _ => "The server failed to handle the request.",
+        };
+        let mut replaced = Problem::new(status, detail).into_response();
+        for (name, value) in response.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                replaced.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        response = replaced;
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,307 @@
+//! Request validation. What the spec's types say (a name's length and
+//! characters, a key id's form, the known scopes) is checked by the types
+//! generated from the spec; this file adds only what a schema cannot say:
+//! an `exp` in the future and within the configured lifetime, no repeated
+//! scopes, and a problem that names the offending field.
+
+use std::time::Duration;
+
+use alphamoon_client::{Scope, types};
+use axum::http::StatusCode;
+use chrono::{DateTime, SubsecRound as _, Utc};
+use serde_json::Value;
+
+use super::problem::Problem;
+
+/// The fields of a create request, in the order they are checked.
+const CREATE_FIELDS: [&str; 3] = ["name", "exp", "scopes"];
+
+/// Validates a create request body against the spec and the server's rules.
+/// `exp` comes back truncated to whole seconds, as the API stores it.
+pub(crate) fn create_request(
+    body: &[u8],
+    now: DateTime<Utc>,
+    max_lifetime: Option<Duration>,
+) -> Result<types::CreateApiKeyRequest, Problem> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("The body is not valid JSON: {e}."),
+        )
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "The body must be a JSON object.",
+        ));
+    };
+    if let Some(unknown) = fields.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
+        return Err(Problem::bad_request(
+            unknown,
+            format!("`{unknown}` is not a field of this request."),
+        ));
+    }
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .ok_or_else(|| Problem::bad_request(name, format!("`{name}` is required.")))
+    };
+
+    let Value::String(name) = field("name")? else {
+        return Err(Problem::bad_request("name", "`name` must be a string."));
+    };
+    let name: types::ApiKeyName = name
+        .parse()
+        .map_err(|e| Problem::bad_request("name", format!("`name` is not valid: {e}.")))?;
+
+    let Value::String(exp) = field("exp")? else {
+        return Err(Problem::bad_request(
+            "exp",
+            "`exp` must be an RFC 3339 string.",
+        ));
+    };
+    let exp = expiry(exp, now, max_lifetime)?;
+
+    let Value::Array(scopes) = field("scopes")? else {
+        return Err(Problem::bad_request("scopes", "`scopes` must be an array."));
+    };
+    let scopes = scope_list(scopes)?;
+
+    Ok(types::CreateApiKeyRequest { exp, name, scopes })
+}
+
+/// `exp` must be an RFC 3339 date-time in the future, at most `max_lifetime`
+/// ahead when one is set.
+fn expiry(
+    exp: &str,
+    now: DateTime<Utc>,
+    max_lifetime: Option<Duration>,
+) -> Result<DateTime<Utc>, Problem> {
+    let exp = DateTime::parse_from_rfc3339(exp)
+        .map_err(|e| {
+            Problem::bad_request("exp", format!("`exp` is not an RFC 3339 date-time: {e}."))
+        })?
+        .with_timezone(&Utc)
+        .trunc_subsecs(0);
+    if exp <= now {
+        return Err(Problem::bad_request("exp", "`exp` must be in the future."));
+    }
+    if let Some(max) = max_lifetime
+        && exp - now > chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX)
+    {
+        return Err(Problem::bad_request(
+            "exp",
+            format!(
+                "`exp` may be at most {} days ahead.",
+                max.as_secs() / 86_400
+            ),
+        ));
+    }
+    Ok(exp)
+}
+
+/// At least one scope, each known to this version of the spec, none twice.
+fn scope_list(scopes: &[Value]) -> Result<Vec<Scope>, Problem> {
+    if scopes.is_empty() {
+        return Err(Problem::bad_request(
+            "scopes",
+            "`scopes` needs at least one scope.",
+        ));
+    }
+    let mut valid: Vec<Scope> = Vec::with_capacity(scopes.len());
+    for (i, scope) in scopes.iter().enumerate() {
+        let Some(text) = scope.as_str() else {
+            return Err(Problem::bad_request(
+                "scopes",
+                format!("`scopes[{i}]` must be a string."),
+            ));
+        };
+        let scope = Scope::from(text);
+        if !scope.is_known() {
+            return Err(Problem::bad_request(
+                "scopes",
+                format!("`scopes[{i}]`: unknown scope `{text}`."),
+            ));
+        }
+        if valid.contains(&scope) {
+            return Err(Problem::bad_request(
+                "scopes",
+                format!("`scopes[{i}]`: `{text}` appears twice."),
+            ));
+        }
+        valid.push(scope);
+    }
+    Ok(valid)
+}
+
+/// Parses `offset` and `limit` (percent-decoded, as any form query is);
+/// out-of-range values and unknown parameters are refused, not clamped or
+/// ignored, so that a client never gets a page it did not ask for.
+pub(crate) fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
+    let mut offset = 0u64;
+    let mut limit = 100u64;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let target = match name.as_ref() {
+            "offset" => &mut offset,
+            "limit" => &mut limit,
+            // Refused like unknown body fields, so that a misspelt
+            // parameter (`limt=5`) is not silently ignored.
+            other => {
+                return Err(Problem::bad_request(
+                    other,
+                    format!("`{other}` is not a parameter of this operation."),
+                ));
+            }
+        };
+        *target = value.parse().map_err(|_| {
+            Problem::bad_request(
+                &name,
+                format!("`{name}` must be a whole number, not `{value}`."),
+            )
+        })?;
+    }
+    if !(1..=100).contains(&limit) {
+        return Err(Problem::bad_request(
+            "limit",
+            "`limit` must be between 1 and 100.",
+        ));
+    }
+    if i64::try_from(offset).is_err() {
+        return Err(Problem::bad_request("offset", "`offset` is too large."));
+    }
+    Ok((offset, limit))
+}
+
+/// A key id from the path, in the spec's `ApiKeyId` form.
+pub(crate) fn key_id(id: &str) -> Result<types::ApiKeyId, Problem> {
+    id.parse().map_err(|_| {
+        Problem::bad_request(
+            "api_key_id",
+            "`api_key_id` must be 32 lowercase hexadecimal digits.",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc)
+    }
+
+    fn create(body: serde_json::Value) -> Result<types::CreateApiKeyRequest, Problem> {
+        create_request(
+            body.to_string().as_bytes(),
+            now(),
+            Some(Duration::from_secs(30 * 86_400)),
+        )
+    }
+
+    #[test]
+    fn accepts_a_valid_request_and_drops_fractions_of_a_second() {
+        let request = create(serde_json::json!({
+            "name": "TEST API key",
+            "exp": "2026-01-17T07:23:51.104Z",
+            "scopes": ["workspace.collection:create", "workspace.file:upload"],
+        }))
+        .expect("valid");
+        assert_eq!(request.name.as_str(), "TEST API key");
+        assert_eq!(request.exp.to_rfc3339(), "2026-01-17T07:23:51+00:00");
+        assert_eq!(
+            request.scopes,
+            [Scope::WorkspaceCollectionCreate, Scope::WorkspaceFileUpload]
+        );
+    }
+
+    #[test]
+    fn names_the_field_of_every_rule_the_schema_cannot_express() {
+        let ok = "2026-01-10T00:00:00Z";
+        let cases = [
+            (
+                serde_json::json!({"name": "n", "exp": "2025-12-31T23:59:59Z", "scopes": ["workspace.file:upload"]}),
+                "exp",
+            ),
+            (
+                serde_json::json!({"name": "n", "exp": "2026-01-01T00:00:00.9Z", "scopes": ["workspace.file:upload"]}),
+                "exp",
+            ),
+            (
+                serde_json::json!({"name": "n", "exp": "2026-03-01T00:00:00Z", "scopes": ["workspace.file:upload"]}),
+                "exp",
+            ),
+            (
+                serde_json::json!({"name": "n", "exp": ok, "scopes": ["workspace.file:upload", "workspace.file:upload"]}),
+                "scopes",
+            ),
+            (
+                serde_json::json!({"name": "n", "exp": ok, "scopes": ["workspace.brand_new:thing"]}),
+                "scopes",
+            ),
+            (
+                serde_json::json!({"name": "n", "exp": ok, "scopes": []}),
+                "scopes",
+            ),
+            (
+                serde_json::json!({"name": "a\u{85}b", "exp": ok, "scopes": ["workspace.file:upload"]}),
+                "name",
+            ),
+            (
+                serde_json::json!({"name": "n".repeat(256), "exp": ok, "scopes": ["workspace.file:upload"]}),
+                "name",
+            ),
+            (
+                serde_json::json!({"name": "n", "exp": ok, "scopes": ["workspace.file:upload"], "admin": true}),
+                "admin",
+            ),
+        ];
+        for (body, field) in cases {
+            let problem = create(body.clone()).expect_err(&body.to_string());
+            assert_eq!(problem.status(), StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(problem.field(), Some(field), "{body}");
+        }
+        // 255 characters of any width is the limit, not 255 bytes.
+        let widest = "é".repeat(255);
+        assert!(
+            create(
+                serde_json::json!({"name": widest, "exp": ok, "scopes": ["workspace.file:upload"]})
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn page_params_decode_and_refuse_what_they_do_not_know() {
+        assert_eq!(page_params(None).expect("defaults"), (0, 100));
+        assert_eq!(
+            page_params(Some("offset=5&limit=%31%30")).expect("decoded"),
+            (5, 10)
+        );
+        for (query, field) in [
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("limit=ten", "limit"),
+            ("offset=-1", "offset"),
+            ("offset=9223372036854775808", "offset"),
+            ("limt=5", "limt"),
+            ("li%6Dit=0", "limit"),
+        ] {
+            let problem = page_params(Some(query)).expect_err(query);
+            assert_eq!(problem.field(), Some(field), "{query}");
+        }
+    }
+
+    #[test]
+    fn key_ids_are_the_specs_form() {
+        assert!(key_id("31b7de83bfa24a9dbf2150beb5e5660b").is_ok());
+        for id in [
+            "31B7DE83BFA24A9DBF2150BEB5E5660B",
+            "31b7de83-bfa2-4a9d-bf21-50beb5e5660b",
+            "short",
+        ] {
+            assert_eq!(key_id(id).expect_err(id).field(), Some("api_key_id"));
+        }
+    }
+}

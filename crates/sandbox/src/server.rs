@@ -1,0 +1,188 @@
+//! Serving the API on a socket, and stopping gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::store::{Org, Store, StoreError};
+use crate::{Settings, router};
+
+/// A sandbox server running in this process.
+///
+/// [`shutdown`](Self::shutdown) stops it gracefully. Dropping it starts the
+/// same graceful stop without waiting for it to finish.
+pub struct Sandbox {
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// Serves `store` on `listener` until shut down or dropped.
+    pub fn serve(
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        settings: &Settings,
+    ) -> std::io::Result<Self> {
+        let app = router(Arc::clone(&store), settings);
+        Self::serve_app(listener, store, app)
+    }
+
+    /// Serves `app`, a [`router`] over `store` with any extra layers (tests
+    /// add one that checks every response against the spec).
+    pub fn serve_app(
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        app: axum::Router,
+    ) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(accept_loop(listener, app, stopped));
+        Ok(Self {
+            addr,
+            store,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Starts a server on `127.0.0.1` at a free port with a fresh in-memory
+    /// database: for tests, examples and the quickstart.
+    pub async fn start_in_memory(
+        settings: Settings,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let store: Arc<dyn Store> = Arc::new(crate::SqliteStore::in_memory()?);
+        Ok(Self::serve(listener, store, &settings)?)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to give a client, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's store, for setting up test data directly.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Adds an organization and returns it with its first admin key.
+    pub fn create_org(&self, name: &str) -> Result<(Org, String), StoreError> {
+        crate::create_org(self.store.as_ref(), name)
+    }
+
+    /// Stops accepting connections, lets the requests in flight finish and
+    /// closes idle connections, then returns. Requests still running after
+    /// `grace` are cut off, and the result says how it went.
+    pub async fn shutdown(mut self, grace: Duration) -> Result<(), ShutdownError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Some(mut task) = self.task.take() else {
+            return Ok(());
+        };
+        match tokio::time::timeout(grace, &mut task).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(error))) => Err(ShutdownError::Serve(error)),
+            Ok(Err(join)) => Err(ShutdownError::Serve(std::io::Error::other(join))),
+            Err(_) => {
+                task.abort();
+                let _ = task.await;
+                Err(ShutdownError::GraceExpired(grace))
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Accepts connections until `stopped` fires, then lets the open ones
+/// finish. Each connection runs as a task of this loop's `JoinSet`, so that
+/// aborting the loop (a shutdown whose grace ran out) closes them all too.
+async fn accept_loop(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stopped: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: the listener
+                    // itself is fine, so wait a little and go on.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        connections.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Why [`Sandbox::shutdown`] did not end cleanly.
+#[derive(Debug)]
+pub enum ShutdownError {
+    /// Requests were still running when the grace period ran out; they were
+    /// cut off.
+    GraceExpired(Duration),
+    /// The server itself failed.
+    Serve(std::io::Error),
+}
+
+impl std::fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::GraceExpired(grace) => write!(
+                f,
+                "requests were still running after {grace:?} and were cut off"
+            ),
+            Self::Serve(error) => write!(f, "the server failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ShutdownError {}

@@ -1,0 +1,85 @@
+//! Stopping a sandbox: requests in flight finish, new connections are
+//! refused, and a request that outlives the grace period is cut off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alphamoon_sandbox::{Sandbox, Settings, ShutdownError, SqliteStore, Store};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A sandbox whose router also has `/slow/{ms}`, which answers after that
+/// many milliseconds: a stand-in for a request that is still running.
+async fn sandbox_with_slow_route() -> Sandbox {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("store"));
+    let app = alphamoon_sandbox::router(Arc::clone(&store), &Settings::default()).route(
+        "/slow/{ms}",
+        axum::routing::get(
+            |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                "done"
+            },
+        ),
+    );
+    Sandbox::serve_app(listener, store, app).expect("serve")
+}
+
+/// Sends a raw GET on its own connection and returns the whole answer.
+async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    Ok(answer)
+}
+
+#[tokio::test]
+async fn a_request_in_flight_finishes_and_new_connections_are_refused() {
+    let sandbox = sandbox_with_slow_route().await;
+    let addr = sandbox.addr();
+    let in_flight = tokio::spawn(get(addr, "/slow/400"));
+    // Let the request reach the handler before the stop begins.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sandbox
+        .shutdown(Duration::from_secs(10))
+        .await
+        .expect("a clean stop");
+    let answer = in_flight.await.expect("task").expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("done"), "{answer}");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_outlives_the_grace_period_is_cut_off() {
+    let sandbox = sandbox_with_slow_route().await;
+    let addr = sandbox.addr();
+    let in_flight = tokio::spawn(get(addr, "/slow/60000"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let stopped = sandbox.shutdown(Duration::from_millis(200)).await;
+    assert!(
+        matches!(stopped, Err(ShutdownError::GraceExpired(_))),
+        "{stopped:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "shutdown returned long before the request would have"
+    );
+    let answer = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("the connection is closed, not left hanging")
+        .expect("task");
+    assert!(
+        !answer.is_ok_and(|a| a.contains("done")),
+        "the cut-off request was not answered"
+    );
+}

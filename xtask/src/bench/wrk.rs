@@ -1,0 +1,162 @@
+//! Driving wrk: installing it, running it, reading its report, and taking
+//! the median of repeated runs.
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+
+use crate::process::must;
+
+/// One wrk measurement.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Load {
+    pub(super) requests_per_sec: f64,
+    pub(super) bytes_per_sec: f64,
+    pub(super) p50_ms: f64,
+    pub(super) p99_ms: f64,
+}
+
+/// wrk comes from Debian's packages; install it when missing and allowed.
+pub(super) fn ensure_installed() -> Result<(), String> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("wrk is missing; installing it with apt-get");
+    must(Command::new("apt-get").args(["update", "-qq"]))?;
+    must(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))
+        .map_err(|e| format!("{e}; install wrk (Debian: apt-get install wrk) and retry"))
+}
+
+/// `Basic base64(key + ":")`: the RFC 7617 form, which the sandbox accepts
+/// and Prism requires (it refuses credentials without a colon).
+pub(super) fn basic(key: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+    format!("Basic {encoded}")
+}
+
+/// One wrk run; `script` (Lua) sets a method and body where needed.
+pub(super) fn run(
+    url: &str,
+    authorization: &str,
+    connections: u32,
+    seconds: u32,
+    script: Option<&Path>,
+) -> Result<Load, String> {
+    let mut command = Command::new("wrk");
+    command
+        .args(["--latency", "-t1"])
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .args(["-H", &format!("Authorization: {authorization}")]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .map_err(|e| format!("cannot run wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "wrk failed ({}) on {url}: {text}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    parse(&text).ok_or_else(|| format!("cannot read wrk's output for {url}:\n{text}"))
+}
+
+/// Reads requests/s, transfer/s and the p50/p99 latencies from wrk's
+/// `--latency` report. Non-2xx answers make the run invalid.
+fn parse(text: &str) -> Option<Load> {
+    fn split_unit(v: &str) -> Option<(f64, &str)> {
+        let (number, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        Some((number.parse().ok()?, unit))
+    }
+
+    if text.contains("Non-2xx or 3xx responses") {
+        return None;
+    }
+    let value = |prefix: &str| -> Option<&str> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let duration_ms = |v: &str| -> Option<f64> {
+        let (number, unit) = split_unit(v)?;
+        Some(match unit {
+            "us" => number / 1000.0,
+            "ms" => number,
+            "s" => number * 1000.0,
+            "m" => number * 60_000.0,
+            _ => return None,
+        })
+    };
+    let bytes = |v: &str| -> Option<f64> {
+        let (number, unit) = split_unit(v)?;
+        let scale = match unit {
+            "B" => 1.0,
+            "KB" => 1024.0,
+            "MB" => 1024.0 * 1024.0,
+            "GB" => 1024.0 * 1024.0 * 1024.0,
+            _ => return None,
+        };
+        Some(number * scale)
+    };
+    Some(Load {
+        requests_per_sec: value("Requests/sec:")?.parse().ok()?,
+        bytes_per_sec: bytes(value("Transfer/sec:")?)?,
+        p50_ms: duration_ms(value("50%")?)?,
+        p99_ms: duration_ms(value("99%")?)?,
+    })
+}
+
+/// The run with the median throughput of `repeats` runs.
+pub(super) fn median_of(
+    repeats: usize,
+    mut measure: impl FnMut() -> Result<Load, String>,
+) -> Result<Load, String> {
+    let mut runs = (0..repeats.max(1))
+        .map(|_| measure())
+        .collect::<Result<Vec<_>, _>>()?;
+    runs.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+    Ok(runs[runs.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_latency_reports() {
+        let text = "Running 1s test @ http://127.0.0.1:1/\n  1 threads and 16 connections\n\
+            \x20 Thread Stats   Avg      Stdev     Max   +/- Stdev\n\
+            \x20   Latency   200.00us  100.00us   2.00ms   90.00%\n\
+            \x20 Latency Distribution\n     50%  180.00us\n     75%  220.00us\n     90%  300.00us\n     99%    1.20ms\n\
+            \x20 50000 requests in 1.00s, 10.00MB read\nRequests/sec:  50000.00\nTransfer/sec:     10.00MB\n";
+        let load = parse(text).expect("parsed");
+        assert!((load.requests_per_sec - 50_000.0).abs() < 1e-6);
+        assert!((load.p50_ms - 0.18).abs() < 1e-9);
+        assert!((load.p99_ms - 1.2).abs() < 1e-9);
+        assert!((load.bytes_per_sec - 10.0 * 1024.0 * 1024.0).abs() < 1e-3);
+        assert!(parse(&format!("{text}  Non-2xx or 3xx responses: 3\n")).is_none());
+    }
+
+    #[test]
+    fn basic_credentials_carry_the_colon() {
+        assert_eq!(basic("foo"), "Basic Zm9vOg==");
+    }
+
+    #[test]
+    fn the_median_run_is_the_middle_one_by_throughput() {
+        let mut rates = [300.0, 100.0, 200.0].into_iter();
+        let median = median_of(3, || {
+            Ok(Load {
+                requests_per_sec: rates.next().expect("three runs"),
+                ..Load::default()
+            })
+        });
+        assert!((median.expect("measured").requests_per_sec - 200.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,117 @@
+//! `cargo xtask check`: proves the spec sound and every derived file current.
+//!
+//! Each finding names the JSON pointer of the offending node in the spec, so
+//! that it can be found in the YAML and in the published JSON alike.
+
+mod enums;
+mod operations;
+mod schemas;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+use openapiv3::OpenAPI;
+use serde_json::Value;
+
+use crate::derived;
+
+/// One thing wrong with the spec, located by JSON pointer.
+struct Finding {
+    pointer: String,
+    message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pointer = if self.pointer.is_empty() {
+            "(document)"
+        } else {
+            &self.pointer
+        };
+        write!(f, "{pointer}: {}", self.message)
+    }
+}
+
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn add(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Finding {
+            pointer: pointer.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Runs every lint and the drift check, printing each finding.
+pub(crate) fn run(root: &Path) -> Result<(), String> {
+    let raw = derived::load_spec(root)?;
+    let mut findings = lint(&raw);
+
+    let mut drift = Vec::new();
+    for file in derived::render_all(root)? {
+        let on_disk = fs::read_to_string(root.join(&file.path)).unwrap_or_default();
+        if on_disk != file.content {
+            let name = file.path.display().to_string();
+            drift.push(format!(
+                "{}",
+                similar::TextDiff::from_lines(&on_disk, &file.content)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&format!("{name} (on disk)"), &format!("{name} (from gen)"))
+            ));
+            findings.add("", format!("{name} is out of date with {}", file.source));
+        }
+    }
+
+    for diff in &drift {
+        eprintln!("{diff}");
+    }
+    for finding in &findings.0 {
+        eprintln!("{finding}");
+    }
+    match findings.0.len() {
+        0 => {
+            println!("spec and derived files are sound");
+            Ok(())
+        }
+        n if !drift.is_empty() => Err(format!(
+            "{n} finding(s); derived files differ: run `cargo xtask gen` and review the diff"
+        )),
+        n => Err(format!("{n} finding(s) in {}", derived::SPEC_YAML)),
+    }
+}
+
+/// Every rule that reads only the spec itself.
+fn lint(raw: &Value) -> Findings {
+    let mut findings = Findings::default();
+    match serde_json::from_value::<OpenAPI>(raw.clone()) {
+        Ok(spec) => {
+            if !spec.openapi.starts_with("3.0.") {
+                findings.add(
+                    "/openapi",
+                    format!(
+                        "version {} is not 3.0.x (progenitor refuses 3.1)",
+                        spec.openapi
+                    ),
+                );
+            }
+            operations::lint(&spec, &mut findings);
+        }
+        Err(e) => findings.add("", format!("openapiv3 cannot parse the document: {e}")),
+    }
+    schemas::lint_examples(raw, &mut findings);
+    enums::lint(raw, &mut findings);
+    schemas::lint_descriptions(raw, &mut findings);
+
+    findings
+}
+
+/// Escapes one reference token of a JSON pointer (RFC 6901).
+pub(super) fn token(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}

@@ -1,0 +1,142 @@
+//! The lints against edits of the committed spec, and the drift check
+//! against edits of a derived file.
+#![allow(clippy::unwrap_used)] // a failed step in a test is a failed test
+
+use super::*;
+use crate::bench;
+
+fn spec() -> Value {
+    derived::load_spec(&crate::workspace_root()).expect("the spec loads")
+}
+
+/// The pointers of the findings for `spec` after `edit`.
+fn findings_after(edit: impl FnOnce(&mut Value)) -> Vec<String> {
+    let mut raw = spec();
+    edit(&mut raw);
+    lint(&raw).0.into_iter().map(|f| f.pointer).collect()
+}
+
+const CREATE: &str = "/paths/~1api~1v0.4~1admin~1api-keys/post";
+const DELETE: &str = "/paths/~1api~1v0.4~1admin~1api-keys~1{api_key_id}/delete";
+
+#[test]
+fn the_committed_spec_is_clean() {
+    let findings: Vec<String> = lint(&spec()).0.iter().map(ToString::to_string).collect();
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn each_rule_names_the_offending_pointer() {
+    let at = |p: &str| format!("{CREATE}{p}");
+    assert_eq!(
+        findings_after(|s| drop(s.pointer_mut(CREATE).unwrap()["summary"].take())),
+        [CREATE]
+    );
+    assert_eq!(
+        findings_after(|s| s
+            .pointer_mut(CREATE)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("operationId")
+            .map(drop)
+            .unwrap()),
+        [CREATE]
+    );
+    assert_eq!(
+        findings_after(|s| s.pointer_mut(CREATE).unwrap()["security"] = serde_json::json!([])),
+        [CREATE]
+    );
+    assert_eq!(
+        findings_after(|s| {
+            s.pointer_mut(&at(
+                "/requestBody/content/application~1json/examples/vendorPage/value/exp",
+            ))
+            .map(|v| *v = "yesterday".into())
+            .unwrap()
+        }),
+        [at(
+            "/requestBody/content/application~1json/examples/vendorPage"
+        )]
+    );
+    assert_eq!(
+        findings_after(|s| {
+            s.pointer_mut(&format!("{DELETE}/responses")).unwrap()["default"] =
+                serde_json::json!({ "$ref": "#/components/responses/NotFound" })
+        }),
+        [format!("{DELETE}/responses/default")]
+    );
+    assert_eq!(
+        findings_after(|s| {
+            s.pointer_mut(&format!("{DELETE}/responses")).unwrap()["404"] = serde_json::json!({
+                "description": "not the Error schema",
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ApiKey" } } }
+            })
+        }),
+        [format!("{DELETE}/responses/404")]
+    );
+}
+
+#[test]
+fn scope_values_must_stay_unique_described_and_grouped() {
+    let enum_at = "/components/schemas/Scope/enum";
+    let findings = findings_after(|s| {
+        s.pointer_mut(enum_at)
+            .unwrap()
+            .as_array_mut()
+            .unwrap()
+            .push("workspace.file.upload".into())
+    });
+    assert!(
+        findings.contains(&enum_at.to_owned()),
+        "variant collision: {findings:?}"
+    );
+    assert!(findings.contains(&"/components/schemas/Scope/x-enum-descriptions".to_owned()));
+    assert!(findings.contains(&"/components/schemas/Scope/x-scope-groups".to_owned()));
+}
+
+#[test]
+fn drift_in_a_derived_file_fails_with_a_diff() {
+    let root = std::env::temp_dir().join(format!("xtask-drift-{}", std::process::id()));
+    let real = crate::workspace_root();
+    for dir in ["openapi", "crates/client", "xtask/bench"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let copied = [
+        derived::SPEC_YAML,
+        "openapi/alphamoon-workspace.json",
+        "crates/client/alphamoon-workspace.json",
+        "README.md",
+    ];
+    for file in copied.into_iter().chain(bench::REPORTS) {
+        fs::copy(real.join(file), root.join(file)).unwrap();
+    }
+    assert_eq!(run(&root), Ok(()));
+    let yaml = fs::read_to_string(root.join(derived::SPEC_YAML)).unwrap();
+    let edited = yaml.replace(
+        "summary: Create an organization API key",
+        "summary: Create a key",
+    );
+    assert_ne!(yaml, edited);
+    fs::write(root.join(derived::SPEC_YAML), edited).unwrap();
+    let err = run(&root).expect_err("stale derived files fail");
+    assert!(err.contains("cargo xtask gen"), "{err}");
+    derived::write_all(&root).unwrap();
+    assert_eq!(run(&root), Ok(()), "gen repairs it");
+
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    fs::write(root.join(bench::REPORTS[0]), "Run on a test day.\n").unwrap();
+    let err = run(&root).expect_err("a README without the latest report fails");
+    assert!(err.contains("cargo xtask gen"), "{err}");
+    derived::write_all(&root).unwrap();
+    assert_eq!(run(&root), Ok(()), "gen repairs it");
+    let spliced = fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(spliced.contains("-->\n\nRun on a test day.\n\n### Build cost"));
+    let outside = |text: &str| {
+        let (before, rest) = text.split_once("<!-- bench-report:begin -->").unwrap();
+        let (_, after) = rest.split_once("<!-- bench-report:end -->").unwrap();
+        (before.to_owned(), after.to_owned())
+    };
+    assert_eq!(outside(&spliced), outside(&readme), "the rest is untouched");
+    fs::remove_dir_all(&root).unwrap();
+}
