@@ -145,3 +145,26 @@ fn cargo_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()
         Err(format!("`cargo {}` failed ({status})", args.join(" ")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn every_subcommand_is_listed_with_a_one_line_summary() {
+        let command = Cli::command();
+        command.clone().debug_assert();
+        let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
+        assert_eq!(names, ["gen", "check", "conformance", "bench", "ci"]);
+        for sub in command.get_subcommands() {
+            let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                !about.is_empty() && !about.contains('\n'),
+                "{}: {about:?}",
+                sub.get_name()
+            );
+        }
+    }
+}

@@ -125,10 +125,22 @@ fn scope_values(spec: &Value) -> Vec<String> {
 fn scope_has_28_readable_variants_that_round_trip_every_value() {
     // The rule itself, pinned here; the loop below holds every generated
     // variant to it.
-    assert_eq!(
-        naming::variant_name("workspace.admin.api_key:manage"),
-        "WorkspaceAdminApiKeyManage"
-    );
+    for (value, variant) in [
+        (
+            "workspace.admin.api_key:manage",
+            "WorkspaceAdminApiKeyManage",
+        ),
+        (
+            "workspace.collection_editor:override",
+            "WorkspaceCollectionEditorOverride",
+        ),
+        ("workspace.process:read", "WorkspaceProcessRead"),
+        ("Active", "Active"),
+        ("a--b__c", "ABC"),
+        ("v2.0:x", "V20X"),
+    ] {
+        assert_eq!(naming::variant_name(value), variant, "{value}");
+    }
     let values = scope_values(&spec());
     assert_eq!(values.len(), 28);
     let mut variants = BTreeSet::new();

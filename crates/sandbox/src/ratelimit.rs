@@ -45,6 +45,12 @@ pub(crate) trait Limiter: Send + Sync {
     fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a>;
 }
 
+/// The slowest rate honoured: one request a day.
+const MAX_WAIT_SECS: f64 = 86_400.0;
+
+/// The largest burst honoured.
+const MAX_BURST: u32 = 100_000;
+
 /// Every this many checks, the cells of keys whose allowance is full again
 /// are dropped, so that memory follows the keys in use, not every key seen.
 const IDLE_EVICTION_EVERY: u32 = 10_000;
@@ -58,10 +64,13 @@ pub(crate) struct LocalLimiter {
 impl LocalLimiter {
     pub(crate) fn new(limit: RateLimit) -> Self {
         // GCRA lets one request through every `period`, and `burst` back to
-        // back: the token bucket's rate and depth.
-        let period =
-            Duration::from_secs_f64(1.0 / limit.per_second.max(1e-9)).max(Duration::from_nanos(1));
-        let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+        // back: the token bucket's rate and depth. governor multiplies the
+        // two in u64 nanoseconds, so both are kept where that cannot
+        // overflow: at most a day between requests, at most 100,000 in a
+        // burst.
+        let period = Duration::from_secs_f64(1.0 / limit.per_second.max(1.0 / MAX_WAIT_SECS))
+            .max(Duration::from_nanos(1));
+        let burst = NonZeroU32::new(limit.burst.clamp(1, MAX_BURST)).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)
             .expect("the period is positive")
             .allow_burst(burst);
@@ -81,6 +90,7 @@ impl LocalLimiter {
         self.limiter
             .check_key(&key_id.to_owned())
             .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+            .map_err(|wait| wait.min(Duration::from_secs_f64(MAX_WAIT_SECS)))
     }
 }
 
@@ -106,6 +116,24 @@ mod tests {
         let wait = limiter.check_now("k").expect_err("over the limit");
         assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
         assert!(limiter.check_now("other").is_ok(), "limits are per key");
+    }
+
+    #[test]
+    fn extreme_settings_neither_panic_nor_wait_more_than_a_day() {
+        let limiter = LocalLimiter::new(RateLimit {
+            per_second: 1e-12,
+            burst: u32::MAX,
+        });
+        for _ in 0..10 {
+            assert!(limiter.check_now("k").is_ok());
+        }
+        let limiter = LocalLimiter::new(RateLimit {
+            per_second: 1e-12,
+            burst: 1,
+        });
+        assert!(limiter.check_now("k").is_ok());
+        let wait = limiter.check_now("k").expect_err("over the limit");
+        assert!(wait <= Duration::from_secs(86_400), "{wait:?}");
     }
 
     #[test]

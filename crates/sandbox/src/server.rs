@@ -138,11 +138,14 @@ async fn accept_loop(
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
+                // A client that gave up before we accepted it: nothing to
+                // wait for.
+                Err(error) if is_connection_error(&error) => continue,
                 Err(error) => {
-                    // Out of file descriptors and the like: the listener
-                    // itself is fine, so wait a little and go on.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors and the like: the listener is
+                    // fine, but accepting again at once would spin.
+                    tracing::error!(%error, "accept failed; pausing before the next");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -161,6 +164,14 @@ async fn accept_loop(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    )
 }
 
 /// Why [`Sandbox::shutdown`] did not end cleanly.

@@ -4,13 +4,17 @@
 //! create that was answered survives a crash of the process or the machine.
 //! Writes go through one connection; reads use a small pool of their own,
 //! which WAL lets run beside a write. An in-memory database lives in
-//! SQLite's `memdb` VFS, which lets the same pool of connections share it:
-//! reads run side by side there too, and wait only while a write commits.
+//! SQLite's `memdb` VFS, which lets the same pool of connections share it.
+//! memdb has no WAL: a write there shuts readers out from its first change
+//! to its commit, and SQLite resolves such clashes by sleeping in its busy
+//! handler. So in memory a read-write lock on our side admits either
+//! readers side by side or one writer, and SQLite never sees a clash.
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -50,6 +54,29 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// In memory only: readers share it, the writer holds it alone.
+    memdb_gate: Option<RwLock<()>>,
+}
+
+/// A connection held for one store call, with the in-memory gate if any.
+/// The connection is released before the gate (fields drop in order).
+struct Held<'a> {
+    conn: MutexGuard<'a, Connection>,
+    _shared: Option<RwLockReadGuard<'a, ()>>,
+    _exclusive: Option<RwLockWriteGuard<'a, ()>>,
+}
+
+impl Deref for Held<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
 }
 
 fn db_error(e: rusqlite::Error) -> StoreError {
@@ -62,6 +89,7 @@ impl SqliteStore {
         Self::open_with(
             path,
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+            None,
         )
     }
 
@@ -74,10 +102,15 @@ impl SqliteStore {
         Self::open_with(
             Path::new(&format!("file:/alphamoon-sandbox-{name}?vfs=memdb")),
             "",
+            Some(RwLock::new(())),
         )
     }
 
-    fn open_with(path: &Path, writer_pragmas: &str) -> Result<Self, StoreError> {
+    fn open_with(
+        path: &Path,
+        writer_pragmas: &str,
+        memdb_gate: Option<RwLock<()>>,
+    ) -> Result<Self, StoreError> {
         let writer = Connection::open(path).map_err(db_error)?;
         writer
             .execute_batch(&format!(
@@ -100,27 +133,52 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            memdb_gate,
         })
     }
 
-    fn write(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite itself consistent:
-        // an unfinished transaction rolls back when its guard drops.
-        self.writer
+    // A panic while holding a lock leaves SQLite itself consistent (an
+    // unfinished transaction rolls back when its guard drops), so poisoned
+    // locks are taken over rather than passed on.
+
+    fn write(&self) -> Held<'_> {
+        let exclusive = self
+            .memdb_gate
+            .as_ref()
+            .map(|gate| gate.write().unwrap_or_else(|p| p.into_inner()));
+        let conn = self
+            .writer
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Held {
+            conn,
+            _shared: None,
+            _exclusive: exclusive,
+        }
     }
 
-    fn read(&self) -> MutexGuard<'_, Connection> {
+    fn read(&self) -> Held<'_> {
+        let shared = self
+            .memdb_gate
+            .as_ref()
+            .map(|gate| gate.read().unwrap_or_else(|p| p.into_inner()));
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..self.readers.len() {
-            if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
-                return guard;
-            }
+        let conn = (0..self.readers.len())
+            .find_map(|i| {
+                self.readers[(start + i) % self.readers.len()]
+                    .try_lock()
+                    .ok()
+            })
+            .unwrap_or_else(|| {
+                self.readers[start % self.readers.len()]
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            });
+        Held {
+            conn,
+            _shared: shared,
+            _exclusive: None,
         }
-        self.readers[start % self.readers.len()]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Inserts many keys in one transaction, for benchmarks and tests that
@@ -319,24 +377,24 @@ mod tests {
     }
 
     #[test]
-    fn in_memory_reads_run_beside_a_stream_of_writes() {
+    fn in_memory_reads_and_writes_mix_without_errors() {
         let store = std::sync::Arc::new(SqliteStore::in_memory().expect("store"));
         org(&store, "org");
         let writer = {
             let store = std::sync::Arc::clone(&store);
             std::thread::spawn(move || {
-                for i in 0..300 {
+                for i in 0..2000 {
                     let (k, hash) = key("org", i);
                     store.insert_key(&k, &hash).expect("insert");
                 }
             })
         };
-        let readers: Vec<_> = (0..3)
+        let readers: Vec<_> = (0..4)
             .map(|_| {
                 let store = std::sync::Arc::clone(&store);
                 std::thread::spawn(move || {
                     let mut seen = 0;
-                    while seen < 300 {
+                    while seen < 2000 {
                         let (page, total) = store.list_keys("org", 0, 100).expect("list");
                         assert!(total >= seen, "the total never goes back");
                         assert_eq!(page.len() as u64, total.min(100), "page matches total");

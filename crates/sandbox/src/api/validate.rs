@@ -50,9 +50,14 @@ pub(crate) fn create_request(
     let Value::String(name) = field("name")? else {
         return Err(Problem::bad_request("name", "`name` must be a string."));
     };
-    let name: types::ApiKeyName = name
-        .parse()
-        .map_err(|e| Problem::bad_request("name", format!("`name` is not valid: {e}.")))?;
+    // The generated type decides; the sentence says in words what its
+    // pattern means, which the type's own message shows as a regex.
+    let name: types::ApiKeyName = name.parse().map_err(|_| {
+        Problem::bad_request(
+            "name",
+            "`name` must be 1 to 255 characters, none of them control characters.",
+        )
+    })?;
 
     let Value::String(exp) = field("exp")? else {
         return Err(Problem::bad_request(
