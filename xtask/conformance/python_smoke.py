@@ -35,7 +35,7 @@ def main(sandbox: str) -> None:
         key_file = Path(tmp) / "admin.key"
         server = subprocess.Popen(
             [sandbox, "--in-memory", "--listen", "127.0.0.1:0", "--rate-limit", "0",
-             "--bootstrap-key-file", str(key_file)],
+             "--org-rate-limit", "0", "--bootstrap-key-file", str(key_file)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

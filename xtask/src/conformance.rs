@@ -221,8 +221,42 @@ impl Context {
         Ok(())
     }
 
-    /// Every check, all four phases, against a fresh sandbox.
+    /// Every check and all four phases, in two runs, each against a fresh
+    /// sandbox. The examples phase runs with no hook, since every example
+    /// in the published spec must be accepted as written. The generated
+    /// phases run with `schemathesis_hooks.py`, which moves a past `exp`
+    /// into the future (JSON Schema cannot say "in the future"); its own
+    /// test runs first and proves that it changes nothing else.
     fn schemathesis(&mut self) -> Result<(), String> {
+        let passed = self.schemathesis_run("examples", false)?;
+        self.record(
+            "schemathesis",
+            "all checks; examples phase, no hook",
+            passed,
+        );
+
+        let hook_ok = succeeds(
+            Command::new(self.venv_bin("python"))
+                .arg(self.input("schemathesis_hooks_test.py"))
+                .env("PYTHONPATH", self.root.join(INPUTS)),
+        )?;
+        self.record(
+            "schemathesis",
+            "the generated phases' hook moves only a past `exp`",
+            hook_ok,
+        );
+        let passed = self.schemathesis_run("coverage,fuzzing,stateful", true)?;
+        self.record(
+            "schemathesis",
+            "all checks; coverage, fuzzing, stateful phases",
+            passed,
+        );
+        Ok(())
+    }
+
+    /// One schemathesis run of `phases` against a fresh sandbox, with
+    /// `schemathesis_hooks.py` loaded or with no hook at all.
+    fn schemathesis_run(&self, phases: &str, hook: bool) -> Result<bool, String> {
         let key_file = self.work.join("admin.key");
         let _ = fs::remove_file(&key_file);
         let server = Server::start(
@@ -233,37 +267,33 @@ impl Context {
                     "127.0.0.1:0",
                     "--rate-limit",
                     "0",
+                    "--org-rate-limit",
+                    "0",
                 ])
                 .arg("--bootstrap-key-file")
                 .arg(&key_file),
             START_TIMEOUT,
         )?;
         let admin_key = fs::read_to_string(&key_file).map_err(|e| e.to_string())?;
-        let passed = succeeds(
-            Command::new(self.venv_bin("schemathesis"))
-                .arg("--config-file")
-                .arg(self.input("schemathesis.toml"))
-                .args([
-                    "run",
-                    "--checks",
-                    "all",
-                    "--phases",
-                    "examples,coverage,fuzzing,stateful",
-                    "--no-color",
-                ])
-                .arg(self.root.join(SPEC))
-                .env("ALPHAMOON_SANDBOX_URL", &server.url)
-                .env("ALPHAMOON_ADMIN_KEY", admin_key.trim())
+        let mut command = Command::new(self.venv_bin("schemathesis"));
+        command
+            .arg("--config-file")
+            .arg(self.input("schemathesis.toml"))
+            .args(["run", "--checks", "all", "--phases", phases, "--no-color"])
+            .arg(self.root.join(SPEC))
+            .env("ALPHAMOON_SANDBOX_URL", &server.url)
+            .env("ALPHAMOON_ADMIN_KEY", admin_key.trim())
+            // Nothing from the caller's environment may load a hook.
+            .env_remove("SCHEMATHESIS_HOOKS")
+            .env_remove("PYTHONPATH")
+            .current_dir(&self.work);
+        if hook {
+            command
                 .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
-                .env("PYTHONPATH", self.root.join(INPUTS))
-                .current_dir(&self.work),
-        )?;
+                .env("PYTHONPATH", self.root.join(INPUTS));
+        }
+        let passed = succeeds(&mut command)?;
         drop(server);
-        self.record(
-            "schemathesis",
-            "all checks; examples, coverage, fuzzing, stateful",
-            passed,
-        );
-        Ok(())
+        Ok(passed)
     }
 }

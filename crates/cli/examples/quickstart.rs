@@ -103,9 +103,12 @@ async fn main() -> Result<()> {
         5,
         "Rotate the uploader key: same name and scopes, new secret",
     );
+    // Ids are read as any string but sent only in the `ApiKeyId` form, so
+    // the id is checked before the rotation starts, not halfway through.
+    let uploader_id: types::ApiKeyId = uploader.id.parse()?;
     let rotation = admin
         .rotate_api_key(
-            &uploader.id,
+            &uploader_id,
             chrono::Utc::now() + chrono::Duration::days(90),
         )
         .await?;

@@ -10,8 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Manage the API keys of an Alphamoon Workspace organization.
 ///
 /// Authenticate with an organization API key that holds
-/// `workspace.admin.api_key:manage`: prefer --api-key-file or
-/// ALPHAMOON_API_KEY over --api-key, which stays in shell history.
+/// `workspace.admin.api_key:manage`. The key comes from --api-key-file or
+/// --api-key (give at most one), else from the ALPHAMOON_API_KEY
+/// environment variable: a flag beats the environment. Prefer the file or
+/// the variable, since --api-key stays in shell history. The key is never
+/// printed.
 ///
 /// Exit codes: 0 success, 1 API or network error, 2 usage error.
 #[derive(Debug, Parser)]
@@ -23,24 +26,43 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub(crate) struct Global {
     /// The API's base URL.
     #[arg(long, global = true, env = "ALPHAMOON_BASE_URL", hide_env_values = true, default_value = DEFAULT_BASE_URL)]
     pub(crate) base_url: String,
 
-    /// The organization API key to authenticate with.
-    #[arg(long, global = true, env = "ALPHAMOON_API_KEY", hide_env_values = true)]
+    // No `env` here: clap would count an exported ALPHAMOON_API_KEY as a
+    // given --api-key and refuse it beside --api-key-file. No
+    // `conflicts_with` either: clap misses the conflict when the two global
+    // flags sit on different levels of the command. `credentials` reads the
+    // variable and refuses both flags.
+    /// The organization API key to authenticate with. Beats
+    /// ALPHAMOON_API_KEY; cannot be used with --api-key-file.
+    #[arg(long, global = true, value_name = "KEY")]
     pub(crate) api_key: Option<String>,
 
-    /// Read the API key from this file instead.
-    #[arg(long, global = true, value_name = "PATH", conflicts_with = "api_key")]
+    /// Read the API key from this file (surrounding whitespace is ignored).
+    /// Beats ALPHAMOON_API_KEY; cannot be used with --api-key.
+    #[arg(long, global = true, value_name = "PATH")]
     pub(crate) api_key_file: Option<PathBuf>,
 
     /// How to print results: a readable table, or JSON with the API's own
     /// field names.
     #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
     pub(crate) output: Output,
+}
+
+// By hand, so that no debug print can show the key.
+impl std::fmt::Debug for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Global")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key_file", &self.api_key_file)
+            .field("output", &self.output)
+            .finish()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -200,6 +222,27 @@ mod tests {
             both.expect_err("both").kind(),
             clap::error::ErrorKind::ArgumentConflict
         );
+    }
+
+    #[test]
+    fn the_key_flags_are_read_on_any_level_and_never_debug_printed() {
+        // `credentials` refuses the pair, wherever each flag was given.
+        let global = Cli::try_parse_from([
+            "alphamoon",
+            "--api-key",
+            "amk_secret",
+            "keys",
+            "list",
+            "--api-key-file",
+            "f",
+        ])
+        .expect("both flags parse")
+        .global;
+        assert_eq!(global.api_key.as_deref(), Some("amk_secret"));
+        assert_eq!(global.api_key_file, Some(PathBuf::from("f")));
+        let shown = format!("{global:?}");
+        assert!(!shown.contains("amk_secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

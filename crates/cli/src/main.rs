@@ -3,6 +3,7 @@
 //! parses arguments and prints results.
 
 mod args;
+mod credentials;
 mod output;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -96,25 +97,12 @@ fn run_keys(global: &args::Global, command: KeysCommand) -> Result<(), Failure> 
 
 /// The client, from flags, environment and key file.
 fn client(global: &args::Global) -> Result<Client, Failure> {
-    let api_key = match (&global.api_key, &global.api_key_file) {
-        (_, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| {
-                Failure::Usage(format!(
-                    "cannot read the API key file {}: {e}",
-                    path.display()
-                ))
-            })?
-            .trim()
-            .to_owned(),
-        (Some(key), None) => key.trim().to_owned(),
-        (None, None) => {
-            return Err(Failure::Usage(
-                "no API key: pass --api-key-file PATH or set ALPHAMOON_API_KEY \
-                 (--api-key also works but stays in shell history)"
-                    .to_owned(),
-            ));
-        }
-    };
+    let api_key = credentials::api_key(
+        global.api_key.as_deref(),
+        global.api_key_file.as_deref(),
+        std::env::var_os(credentials::API_KEY_ENV),
+    )
+    .map_err(Failure::Usage)?;
     Client::builder(&api_key)
         .base_url(&global.base_url)
         .build()

@@ -17,9 +17,14 @@ fn print_json(value: &impl serde::Serialize) {
 }
 
 /// Prints rows under a header, each column as wide as its widest cell.
+/// Cells are shown [`printable`], since most come from the server.
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| printable(cell)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -34,7 +39,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
     };
     line(header.iter().map(|h| (*h).to_owned()).collect());
     for row in rows {
-        line(row.clone());
+        line(row);
     }
 }
 
@@ -69,6 +74,22 @@ fn expiry_flag(exp: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono:
     }
 }
 
+/// `text` with its control characters escaped (`\u{1b}`), for a terminal.
+/// Names and ids come from the server and are no longer held to the
+/// request limits when read, so one could carry escape sequences or line
+/// breaks that would forge or garble what is shown.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn when(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
@@ -86,8 +107,8 @@ pub(crate) fn keys(format: Output, keys: &[types::ApiKey], page: Option<&types::
         .iter()
         .map(|k| {
             vec![
-                k.id.to_string(),
-                k.name.to_string(),
+                k.id.clone(),
+                k.name.clone(),
                 abbreviate(&k.scopes),
                 k.status.to_string(),
                 when(k.created_at),
@@ -112,13 +133,13 @@ pub(crate) fn keys(format: Output, keys: &[types::ApiKey], page: Option<&types::
 }
 
 fn describe_created(key: &types::CreatedApiKey) {
-    println!("id:       {}", key.id.as_str());
-    println!("name:     {}", key.name.as_str());
+    println!("id:       {}", printable(&key.id));
+    println!("name:     {}", printable(&key.name));
     println!(
         "scopes:   {}",
         key.scopes
             .iter()
-            .map(Scope::as_str)
+            .map(|scope| printable(scope.as_str()))
             .collect::<Vec<_>>()
             .join(" ")
     );
@@ -220,6 +241,12 @@ mod tests {
             "expires in 5h"
         );
         assert_eq!(expiry_flag(now + chrono::Duration::days(20), now), "");
+    }
+
+    #[test]
+    fn control_characters_from_the_server_are_shown_escaped() {
+        assert_eq!(printable("ops\u{1b}[2J\nkey"), "ops\\u{1b}[2J\\u{a}key");
+        assert_eq!(printable("CI uploader é"), "CI uploader é");
     }
 
     #[test]

@@ -34,6 +34,7 @@ impl Env {
     async fn new() -> Self {
         Self::with(Settings {
             rate_limit: None,
+            org_rate_limit: None,
             ..Settings::default()
         })
         .await
@@ -290,28 +291,95 @@ async fn completions_offer_scope_values() {
     assert!(text(&bash.stdout).contains("workspace.collection_editor:override"));
 }
 
+/// Every combination of the three places a key can come from. The source
+/// that should win holds the admin key and every other source a key the
+/// sandbox refuses with 401, so a wrong choice fails the command.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_key_can_come_from_a_file() {
+async fn a_key_flag_beats_the_environment_and_two_key_flags_are_refused() {
     let env = Env::new().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("key");
-    std::fs::write(&path, format!("{}\n", env.admin)).expect("write");
     let url = env.sandbox.url();
-    let output = run(
-        &[
-            "--base-url",
-            &url,
-            "--api-key-file",
-            path.to_str().expect("utf8"),
-            "keys",
-            "list",
-            "--output",
-            "json",
-        ],
-        &[],
-    )
-    .await;
-    assert_success(&output);
+    let dir = tempfile::tempdir().expect("dir");
+    let wrong_in_flag = "amk_wrongKeyFromTheFlag";
+    let wrong_in_file = "amk_wrongKeyFromTheFile";
+    let wrong_in_env = "amk_wrongKeyFromTheEnvironment";
+
+    for (flag, file, environment) in [
+        (false, false, false),
+        (false, false, true),
+        (false, true, false),
+        (false, true, true),
+        (true, false, false),
+        (true, false, true),
+        (true, true, false),
+        (true, true, true),
+    ] {
+        let case = format!("flag {flag}, file {file}, environment {environment}");
+        // A given flag wins; with none, the environment does.
+        let a_flag_wins = flag || file;
+        let key_unless = |loses: bool, wrong: &str| {
+            if loses {
+                wrong.to_owned()
+            } else {
+                env.admin.clone()
+            }
+        };
+        let mut args = vec!["--base-url".to_owned(), url.clone()];
+        if flag {
+            args.extend([
+                "--api-key".to_owned(),
+                key_unless(!a_flag_wins, wrong_in_flag),
+            ]);
+        }
+        let path = dir.path().join("key");
+        if file {
+            std::fs::write(
+                &path,
+                format!("{}\n", key_unless(!a_flag_wins, wrong_in_file)),
+            )
+            .expect("write");
+            args.extend([
+                "--api-key-file".to_owned(),
+                path.to_str().expect("utf8").to_owned(),
+            ]);
+        }
+        args.extend(["keys", "list", "--output", "json"].map(str::to_owned));
+        let from_env = key_unless(a_flag_wins, wrong_in_env);
+        let vars: Vec<(&str, &str)> = if environment {
+            vec![("ALPHAMOON_API_KEY", from_env.as_str())]
+        } else {
+            Vec::new()
+        };
+        let output = run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &vars).await;
+
+        match (flag, file, environment) {
+            (true, true, _) => {
+                let message = assert_failure(&output, 2);
+                assert!(
+                    message.contains("--api-key") && message.contains("--api-key-file"),
+                    "{case}: {message}"
+                );
+            }
+            (false, false, false) => {
+                let message = assert_failure(&output, 2);
+                assert!(message.contains("ALPHAMOON_API_KEY"), "{case}: {message}");
+            }
+            _ => assert!(
+                output.status.success(),
+                "{case}: exit {:?}, stderr: {}",
+                output.status.code(),
+                text(&output.stderr)
+            ),
+        }
+        let printed = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        for key in [
+            env.admin.as_str(),
+            wrong_in_flag,
+            wrong_in_file,
+            wrong_in_env,
+        ] {
+            assert!(!printed.contains(key), "{case}: a key was printed");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,9 +121,8 @@ impl fmt::Display for Error {
                 status, problem, ..
             } => {
                 write!(f, "HTTP {status}")?;
-                match &problem.detail {
-                    Some(detail) => write!(f, ": {detail}")?,
-                    None => write!(f, ": {}", problem.title)?,
+                if let Some(text) = problem.detail.as_ref().or(problem.title.as_ref()) {
+                    write!(f, ": {text}")?;
                 }
                 if let Some(field) = &problem.field {
                     write!(f, " (field `{field}`)")?;

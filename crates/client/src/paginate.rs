@@ -8,7 +8,7 @@ use crate::{Client, Error, types};
 
 struct Cursor {
     offset: u64,
-    seen: HashSet<types::ApiKeyId>,
+    seen: HashSet<String>,
     ready: VecDeque<types::ApiKey>,
     done: bool,
 }
@@ -57,8 +57,10 @@ impl Client {
                     .await?
                     .into_inner();
                 let received = page.api_keys.len() as u64;
-                // The server may apply a smaller limit than asked.
-                let page_limit = page_size.min(page.pagination.limit.get());
+                // The server may apply a smaller limit than asked. A limit
+                // of 0 makes this 0, so that no page counts as short: better
+                // one request too many than a list cut off.
+                let page_limit = page_size.min(page.pagination.limit);
                 let offset = cursor.offset;
                 cursor.offset += received;
                 cursor.done = received == 0

@@ -66,6 +66,10 @@ impl Client {
     /// The old key is deleted only once the new one exists, so a failed
     /// create changes nothing; a failed delete leaves both keys and hands
     /// back the new one in [`RotateError::Delete`].
+    ///
+    /// A listed or created key carries its `id` as a plain string; parse it
+    /// into a [`types::ApiKeyId`] first (`key.id.parse()`), so that an id the
+    /// delete could not send is refused before anything is created.
     pub async fn rotate_api_key(
         &self,
         id: &types::ApiKeyId,
@@ -73,7 +77,7 @@ impl Client {
     ) -> Result<Rotation, RotateError> {
         let matching = self
             .list_all_api_keys(100)
-            .try_filter(|key| std::future::ready(key.id == *id));
+            .try_filter(|key| std::future::ready(key.id == id.as_str()));
         let old = std::pin::pin!(matching)
             .try_next()
             .await

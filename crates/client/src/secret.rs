@@ -40,6 +40,6 @@ impl schemars::JsonSchema for ApiKeySecret {
     }
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "string", "minLength": 1 })
+        schemars::json_schema!({ "type": "string" })
     }
 }

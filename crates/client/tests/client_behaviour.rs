@@ -15,6 +15,7 @@ use support::{
     SECRET, Server, client, create_body, create_key, created_json, fast_retries, json, key_json,
     page_json, problem,
 };
+use wiremock::ResponseTemplate;
 
 /// A server that holds `total` keys and pages through them honestly,
 /// applying at most `max_limit` per page.
@@ -157,7 +158,10 @@ async fn documented_error_statuses_become_api_errors_with_their_problem() {
                 .expect_err("error"),
         );
         assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
-        assert_eq!(err.problem().map(|p| p.status), Some(i32::from(status)));
+        assert_eq!(
+            err.problem().and_then(|p| p.status),
+            Some(i32::from(status))
+        );
         assert_eq!(
             err.problem().and_then(|p| p.detail.as_deref()),
             Some("nope")
@@ -467,4 +471,129 @@ async fn undocumented_status_and_malformed_body_are_reported_without_the_body() 
     assert!(matches!(err, Error::InvalidResponse { .. }), "{err}");
     assert!(!err.to_string().contains(SECRET), "{err}");
     assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
+}
+
+/// A listed key that breaks every limit this SDK infers for what it sends:
+/// a dashed UUID for an id, a 300-character name with a control character,
+/// an offset date with fractions of a second, and members the spec lacks.
+fn unusual_key(n: usize) -> serde_json::Value {
+    let mut key = key_json(n);
+    key["id"] = format!("31b7de83-bfa2-4a9d-bf21-{n:012x}").into();
+    key["name"] = format!("{}\u{7}{n}", "n".repeat(300)).into();
+    key["createdAt"] = "2024-05-17T09:25:33.250+02:00".into();
+    key["lastUsedAt"] = "2024-06-01T00:00:00Z".into();
+    key["labels"] = serde_json::json!({ "team": "ops" });
+    key
+}
+
+#[tokio::test]
+async fn a_list_reads_keys_outside_the_limits_of_what_the_client_sends() {
+    let keys = vec![key_json(1), unusual_key(2)];
+    let mut page: serde_json::Value =
+        serde_json::from_str(&page_json(&keys, 0, 0, 2)).expect("json");
+    page["nextCursor"] = "abc".into();
+    page["pagination"]["pages"] = 1.into();
+    let body = page.to_string();
+    let server = Server::start(move |_, _| json(200, &body)).await;
+
+    let page = client(&server)
+        .list_api_keys()
+        .send()
+        .await
+        .map_err(Error::from)
+        .expect("one unusual key does not spoil the list")
+        .into_inner();
+    assert_eq!(page.api_keys.len(), 2);
+    let unusual = &page.api_keys[1];
+    assert_eq!(unusual.id, "31b7de83-bfa2-4a9d-bf21-000000000002");
+    assert_eq!(unusual.name.chars().count(), 302);
+    assert_eq!(
+        unusual.created_at,
+        "2024-05-17T07:25:33.250Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .expect("date")
+    );
+    assert_eq!(page.pagination.limit, 0);
+    // What is sent stays strict: the unusual id cannot be a path parameter.
+    let refused = client(&server)
+        .delete_api_key()
+        .api_key_id(unusual.id.as_str())
+        .send()
+        .await
+        .map_err(Error::from)
+        .expect_err("not an ApiKeyId");
+    assert!(matches!(refused, Error::InvalidRequest(_)), "{refused}");
+    assert_eq!(server.seen().len(), 1, "the delete was never sent");
+}
+
+#[tokio::test]
+async fn the_stream_pages_on_when_the_server_reports_a_limit_of_0() {
+    // Two keys a page, reported as `limit: 0`: the stream must not take a
+    // short page for the last one, nor fail on the figure.
+    let keys: Vec<_> = (0..5).map(unusual_key).collect();
+    let server = Server::start(move |req, _| {
+        let offset = req.query("offset").unwrap_or(0);
+        let start = (offset as usize).min(keys.len());
+        let end = (start + 2).min(keys.len());
+        json(200, page_json(&keys[start..end], offset, 0, 5))
+    })
+    .await;
+    let listed: Vec<types::ApiKey> = client(&server)
+        .list_all_api_keys(100)
+        .try_collect()
+        .await
+        .expect("list all");
+    let ids: Vec<&str> = listed.iter().map(|k| &k.id[24..]).collect();
+    assert_eq!(
+        ids,
+        [
+            "000000000000",
+            "000000000001",
+            "000000000002",
+            "000000000003",
+            "000000000004"
+        ]
+    );
+    assert_eq!(server.seen().len(), 3, "stops at the total");
+}
+
+#[tokio::test]
+async fn a_created_key_outside_the_request_limits_is_read_with_its_secret() {
+    let server = Server::start(|_, _| {
+        let mut body = unusual_key(9);
+        body["key"] = SECRET.into();
+        json(201, body)
+    })
+    .await;
+    let created = create_key(&client(&server)).await;
+    assert_eq!(created.id, "31b7de83-bfa2-4a9d-bf21-000000000009");
+    assert_eq!(created.key.expose_secret(), SECRET);
+}
+
+#[tokio::test]
+async fn a_problem_body_with_fewer_members_is_still_an_api_error() {
+    // RFC 9457 makes every member optional; a proxy or framework in front
+    // of the API may send only `detail`, or nothing at all.
+    for (body, shown) in [
+        (
+            serde_json::json!({ "detail": "Not authenticated" }),
+            "HTTP 401 Unauthorized: Not authenticated",
+        ),
+        (serde_json::json!({}), "HTTP 401 Unauthorized"),
+    ] {
+        let server = Server::start(move |_, _| {
+            ResponseTemplate::new(401).set_body_raw(body.to_string(), "application/json")
+        })
+        .await;
+        let err = Error::from(
+            client(&server)
+                .list_api_keys()
+                .send()
+                .await
+                .expect_err("401"),
+        );
+        assert!(matches!(err, Error::Api { .. }), "{err:?}");
+        assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
+        assert_eq!(err.to_string(), shown);
+    }
 }

@@ -22,7 +22,6 @@
 #![deny(missing_docs)]
 
 mod api;
-mod auth_cache;
 pub mod keys;
 mod ratelimit;
 mod server;
@@ -36,7 +35,7 @@ use chrono::Utc;
 
 pub use api::{ADMIN_SCOPE, Settings, router};
 pub use ratelimit::RateLimit;
-pub use server::{Sandbox, ShutdownError};
+pub use server::{ConnectionLimits, Sandbox, ShutdownError};
 pub use sqlite::SqliteStore;
 pub use store::{Org, Store, StoreError, StoredKey};
 
@@ -47,6 +46,19 @@ pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 /// scope. Returns the organization and the key's secret, which exists
 /// nowhere else.
 pub fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
+    let secret = keys::new_secret().map_err(|e| StoreError(e.to_string()))?;
+    let org = create_org_with_admin_key(store, name, &secret)?;
+    Ok((org, secret))
+}
+
+/// Creates an organization whose first admin key, holding every scope, is
+/// `secret`: for callers that must put the secret somewhere safe before it
+/// is stored (the bootstrap key file).
+pub fn create_org_with_admin_key(
+    store: &dyn Store,
+    name: &str,
+    secret: &str,
+) -> Result<Org, StoreError> {
     let suffix = keys::random_hex(10).map_err(|e| StoreError(e.to_string()))?;
     let org = Org {
         id: format!("ORG:sandbox|{suffix}"),
@@ -54,8 +66,8 @@ pub fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreE
     };
     store.create_org(&org)?;
     let exp = Utc::now() + ADMIN_KEY_LIFETIME;
-    let (_, secret) = issue_key(store, &org.id, "admin", Scope::ALL, exp.timestamp())?;
-    Ok((org, secret))
+    store_key(store, &org.id, "admin", Scope::ALL, exp.timestamp(), secret)?;
+    Ok(org)
 }
 
 /// Stores a new key for `org_id` directly, bypassing the API's checks (an
@@ -68,6 +80,18 @@ pub fn issue_key(
     exp: i64,
 ) -> Result<(StoredKey, String), StoreError> {
     let secret = keys::new_secret().map_err(|e| StoreError(e.to_string()))?;
+    let key = store_key(store, org_id, name, scopes, exp, &secret)?;
+    Ok((key, secret))
+}
+
+fn store_key(
+    store: &dyn Store,
+    org_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    exp: i64,
+    secret: &str,
+) -> Result<StoredKey, StoreError> {
     let key = StoredKey {
         id: keys::new_id().map_err(|e| StoreError(e.to_string()))?,
         org_id: org_id.to_owned(),
@@ -76,8 +100,8 @@ pub fn issue_key(
         created_at: Utc::now().timestamp(),
         exp,
     };
-    store.insert_key(&key, &keys::hash(&secret))?;
-    Ok((key, secret))
+    store.insert_key(&key, &keys::hash(secret))?;
+    Ok(key)
 }
 
 /// Adds `count` filler keys to `org_id` in bulk, for load tests and large

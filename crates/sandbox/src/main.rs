@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alphamoon_sandbox::{RateLimit, Sandbox, Settings, SqliteStore, Store};
+use alphamoon_sandbox::{ConnectionLimits, RateLimit, Sandbox, Settings, SqliteStore, Store};
 use clap::{Args, Parser, Subcommand};
 
 // Serving a page allocates many small strings; under load glibc's malloc
@@ -83,27 +83,72 @@ struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     bootstrap_key_file: Option<PathBuf>,
 
-    /// Requests per second each key may make on average; 0 turns the rate
-    /// limit off.
-    #[arg(long, value_name = "N", default_value_t = 20.0)]
+    /// Requests per second each key may make on average (0.001 to
+    /// 1000000); 0 turns the per-key limit off.
+    #[arg(long, value_name = "N", default_value_t = 20.0, value_parser = parse_rate)]
     rate_limit: f64,
 
-    /// Requests a key may make back to back before the rate limit applies.
-    #[arg(long, value_name = "N", default_value_t = 40)]
+    /// Requests a key may make back to back before its limit applies.
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = burst_range())]
     rate_limit_burst: u32,
 
-    /// Refuse new keys that expire more than DAYS from now (off by default).
-    #[arg(long, value_name = "DAYS")]
+    /// Requests per second all keys of one organization may make together
+    /// (0.001 to 1000000), so that minting keys does not multiply the
+    /// allowance; 0 turns the organization limit off.
+    #[arg(long, value_name = "N", default_value_t = RateLimit::ORG_DEFAULT.per_second, value_parser = parse_rate)]
+    org_rate_limit: f64,
+
+    /// Requests an organization's keys may make back to back before its
+    /// limit applies.
+    #[arg(long, value_name = "N", default_value_t = RateLimit::ORG_DEFAULT.burst, value_parser = burst_range())]
+    org_rate_limit_burst: u32,
+
+    /// Refuse new keys that expire more than DAYS from now (1 to 36500;
+    /// off by default).
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(1..=36_500))]
     max_key_lifetime_days: Option<u64>,
 
-    /// Answer 503 when a request takes longer than this.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Answer 503 when a request takes longer than this (1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout_secs: u64,
 
+    /// Close a connection that has not sent a request's headers this long
+    /// after it opened or after its previous answer; this is also how long
+    /// an idle keep-alive connection stays open (1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout_secs: u64,
+
+    /// The most connections open at once; further clients wait in the
+    /// listen queue until one closes (1 to 100000).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_connections: u64,
+
     /// On SIGTERM or Ctrl-C, stop accepting and give the requests in flight
-    /// this long to finish before exiting.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// this long to finish before exiting (0 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
     shutdown_grace_secs: u64,
+}
+
+/// A rate in requests per second: 0 (off), or a finite number in a range
+/// the limiter can honour exactly.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if rate == 0.0 || (0.001..=1_000_000.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err("must be 0 (off) or between 0.001 and 1000000".to_owned())
+    }
+}
+
+fn burst_range() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(1..=100_000)
+}
+
+/// A limit from its two flags; a rate of 0 turns it off.
+fn rate_limit(per_second: f64, burst: u32) -> Option<RateLimit> {
+    (per_second > 0.0).then_some(RateLimit { per_second, burst })
 }
 
 fn main() -> ExitCode {
@@ -157,14 +202,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         bootstrap(store.as_ref(), path)?;
     }
     let settings = Settings {
-        rate_limit: (args.rate_limit > 0.0).then_some(RateLimit {
-            per_second: args.rate_limit,
-            burst: args.rate_limit_burst,
-        }),
+        rate_limit: rate_limit(args.rate_limit, args.rate_limit_burst),
+        org_rate_limit: rate_limit(args.org_rate_limit, args.org_rate_limit_burst),
         max_key_lifetime: args
             .max_key_lifetime_days
             .map(|days| Duration::from_secs(days * 86_400)),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        connections: ConnectionLimits {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+            max_connections: usize::try_from(args.max_connections)
+                .expect("at most 100000 by the flag's range"),
+        },
         ..Settings::default()
     };
 
@@ -187,7 +235,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     })
 }
 
-/// Writes a first admin key to `path` if the database is fresh.
+/// Writes a first admin key to `path` if the database is fresh, all or
+/// nothing: the key reaches a temporary file beside `path` before anything
+/// is stored, so that a file that cannot be written leaves the database
+/// empty and the next start can bootstrap again.
 fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
     if !store.is_empty().map_err(|e| e.to_string())? {
         eprintln!(
@@ -196,10 +247,24 @@ fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
         );
         return Ok(());
     }
-    let (org, secret) =
-        alphamoon_sandbox::create_org(store, "sandbox").map_err(|e| e.to_string())?;
-    write_secret_file(path, &secret)
+    let secret = alphamoon_sandbox::keys::new_secret().map_err(|e| e.to_string())?;
+    let pending = path.with_extension("tmp");
+    write_secret_file(&pending, &secret)
         .map_err(|e| format!("cannot write the bootstrap key to {}: {e}", path.display()))?;
+    let org = match alphamoon_sandbox::create_org_with_admin_key(store, "sandbox", &secret) {
+        Ok(org) => org,
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            return Err(format!("cannot create the bootstrap organization: {e}"));
+        }
+    };
+    std::fs::rename(&pending, path).map_err(|e| {
+        format!(
+            "the bootstrap key is in {}, but it could not be moved to {}: {e}",
+            pending.display(),
+            path.display()
+        )
+    })?;
     eprintln!(
         "created organization {} with an admin key holding every scope; key written to {}",
         org.id,
@@ -208,10 +273,9 @@ fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes `secret` to `path` readable by the owner only, through a
-/// temporary file, so that no partial or world-readable key ever exists.
+/// Writes `secret` to a new file at `path`, readable by the owner only and
+/// synced to disk before this returns.
 fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -219,7 +283,7 @@ fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options.open(&tmp)?;
+    let mut file = options.open(path)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -227,8 +291,7 @@ fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     }
     // No trailing newline: `base64 < FILE` must encode the key alone.
     file.write_all(secret.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    file.sync_all()
 }
 
 async fn shutdown_signal() {

@@ -25,7 +25,16 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+impl RateLimit {
+    /// The default per-organization limit: five busy keys' worth.
+    pub const ORG_DEFAULT: Self = Self {
+        per_second: 100.0,
+        burst: 200,
+    };
+}
+
 impl Default for RateLimit {
+    /// The default per-key limit.
     fn default() -> Self {
         Self {
             per_second: 20.0,
@@ -55,14 +64,50 @@ const MAX_BURST: u32 = 100_000;
 /// are dropped, so that memory follows the keys in use, not every key seen.
 const IDLE_EVICTION_EVERY: u32 = 10_000;
 
-/// The limits of this process: one GCRA cell per key id.
+/// The limits of this process: each key within its own allowance, and each
+/// organization within one allowance shared by all its keys, so that a key
+/// cannot multiply its allowance by minting more keys.
 pub(crate) struct LocalLimiter {
+    per_key: Option<Cells>,
+    per_org: Option<Cells>,
+}
+
+impl LocalLimiter {
+    /// `None` from both limits means no limiter is needed.
+    pub(crate) fn new(per_key: Option<RateLimit>, per_org: Option<RateLimit>) -> Option<Self> {
+        (per_key.is_some() || per_org.is_some()).then(|| Self {
+            per_key: per_key.map(Cells::new),
+            per_org: per_org.map(Cells::new),
+        })
+    }
+
+    fn check_now(&self, key: &StoredKey) -> Result<(), Duration> {
+        // The key's own limit first: a request it refuses must not use up
+        // the organization's allowance for its other keys.
+        if let Some(cells) = &self.per_key {
+            cells.check(&key.id)?;
+        }
+        if let Some(cells) = &self.per_org {
+            cells.check(&key.org_id)?;
+        }
+        Ok(())
+    }
+}
+
+impl Limiter for LocalLimiter {
+    fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a> {
+        Box::pin(std::future::ready(self.check_now(key)))
+    }
+}
+
+/// One GCRA cell per id, all under the same limit.
+struct Cells {
     limiter: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>,
     checks: std::sync::atomic::AtomicU32,
 }
 
-impl LocalLimiter {
-    pub(crate) fn new(limit: RateLimit) -> Self {
+impl Cells {
+    fn new(limit: RateLimit) -> Self {
         // GCRA lets one request through every `period`, and `burst` back to
         // back: the token bucket's rate and depth. governor multiplies the
         // two in u64 nanoseconds, so both are kept where that cannot
@@ -80,7 +125,7 @@ impl LocalLimiter {
         }
     }
 
-    fn check_now(&self, key_id: &str) -> Result<(), Duration> {
+    fn check(&self, id: &str) -> Result<(), Duration> {
         let checks = self
             .checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -88,15 +133,9 @@ impl LocalLimiter {
             self.limiter.retain_recent();
         }
         self.limiter
-            .check_key(&key_id.to_owned())
+            .check_key(&id.to_owned())
             .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
             .map_err(|wait| wait.min(Duration::from_secs_f64(MAX_WAIT_SECS)))
-    }
-}
-
-impl Limiter for LocalLimiter {
-    fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a> {
-        Box::pin(std::future::ready(self.check_now(&key.id)))
     }
 }
 
@@ -104,46 +143,97 @@ impl Limiter for LocalLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn allows_a_burst_then_refuses_with_a_wait() {
-        let limiter = LocalLimiter::new(RateLimit {
-            per_second: 1.0,
-            burst: 3,
-        });
-        for _ in 0..3 {
-            assert!(limiter.check_now("k").is_ok());
+    fn limit(per_second: f64, burst: u32) -> RateLimit {
+        RateLimit { per_second, burst }
+    }
+
+    fn key(id: &str, org_id: &str) -> StoredKey {
+        StoredKey {
+            id: id.to_owned(),
+            org_id: org_id.to_owned(),
+            name: id.to_owned(),
+            scopes: Vec::new(),
+            created_at: 0,
+            exp: i64::MAX,
         }
-        let wait = limiter.check_now("k").expect_err("over the limit");
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
-        assert!(limiter.check_now("other").is_ok(), "limits are per key");
     }
 
     #[test]
-    fn extreme_settings_neither_panic_nor_wait_more_than_a_day() {
-        let limiter = LocalLimiter::new(RateLimit {
-            per_second: 1e-12,
-            burst: u32::MAX,
-        });
-        for _ in 0..10 {
-            assert!(limiter.check_now("k").is_ok());
+    fn allows_a_burst_then_refuses_with_a_wait() {
+        let cells = Cells::new(limit(1.0, 3));
+        for _ in 0..3 {
+            assert!(cells.check("k").is_ok());
         }
-        let limiter = LocalLimiter::new(RateLimit {
-            per_second: 1e-12,
-            burst: 1,
-        });
-        assert!(limiter.check_now("k").is_ok());
-        let wait = limiter.check_now("k").expect_err("over the limit");
-        assert!(wait <= Duration::from_secs(86_400), "{wait:?}");
+        let wait = cells.check("k").expect_err("over the limit");
+        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+        assert!(cells.check("other").is_ok(), "limits are per id");
     }
 
     #[test]
     fn a_fractional_rate_spaces_requests_further_apart() {
-        let limiter = LocalLimiter::new(RateLimit {
-            per_second: 0.5,
-            burst: 2,
-        });
-        assert!(limiter.check_now("k").is_ok() && limiter.check_now("k").is_ok());
-        let wait = limiter.check_now("k").expect_err("over the limit");
+        let cells = Cells::new(limit(0.5, 2));
+        assert!(cells.check("k").is_ok() && cells.check("k").is_ok());
+        let wait = cells.check("k").expect_err("over the limit");
         assert!(wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn extreme_settings_neither_panic_nor_wait_more_than_a_day() {
+        let cells = Cells::new(limit(1e-12, u32::MAX));
+        for _ in 0..10 {
+            assert!(cells.check("k").is_ok());
+        }
+        let cells = Cells::new(limit(1e-12, 1));
+        assert!(cells.check("k").is_ok());
+        let wait = cells.check("k").expect_err("over the limit");
+        assert!(wait <= Duration::from_secs(86_400), "{wait:?}");
+    }
+
+    #[test]
+    fn minting_keys_does_not_multiply_an_organizations_allowance() {
+        let limiter =
+            LocalLimiter::new(Some(limit(1000.0, 1000)), Some(limit(1.0, 5))).expect("limits");
+        let allowed = (0..20)
+            .filter(|i| limiter.check_now(&key(&format!("key{i}"), "org")).is_ok())
+            .count();
+        assert_eq!(allowed, 5, "twenty fresh keys share the org's burst of 5");
+        assert!(
+            limiter.check_now(&key("key0", "other org")).is_ok(),
+            "each organization has its own allowance"
+        );
+    }
+
+    #[test]
+    fn a_key_over_its_own_limit_does_not_use_up_its_organizations() {
+        let limiter = LocalLimiter::new(Some(limit(1.0, 1)), Some(limit(1.0, 3))).expect("limits");
+        let busy = key("busy", "org");
+        assert!(limiter.check_now(&busy).is_ok());
+        for _ in 0..10 {
+            assert!(limiter.check_now(&busy).is_err());
+        }
+        for other in ["a", "b"] {
+            assert!(limiter.check_now(&key(other, "org")).is_ok(), "{other}");
+        }
+    }
+
+    #[test]
+    fn memory_follows_the_ids_in_use_not_every_id_seen() {
+        // Allowances refill within microseconds, so every id is idle
+        // (its allowance full) soon after its one request.
+        let cells = Cells::new(limit(1e9, 1));
+        for i in 0..5 * IDLE_EVICTION_EVERY {
+            assert!(cells.check(&format!("key{i}")).is_ok());
+        }
+        let held = cells.limiter.len();
+        assert!(
+            held <= IDLE_EVICTION_EVERY as usize,
+            "{held} cells held after {} distinct ids",
+            5 * IDLE_EVICTION_EVERY
+        );
+    }
+
+    #[test]
+    fn no_limits_means_no_limiter() {
+        assert!(LocalLimiter::new(None, None).is_none());
     }
 }

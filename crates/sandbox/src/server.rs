@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::store::{Org, Store, StoreError};
@@ -42,7 +42,7 @@ impl Sandbox {
         settings: &Settings,
     ) -> std::io::Result<Self> {
         let app = router(Arc::clone(&store), settings);
-        Self::serve_app(listener, store, app)
+        Self::serve_app(listener, store, app, settings.connections)
     }
 
     /// Serves `app`, a [`router`] over `store` with any extra layers (tests
@@ -51,10 +51,11 @@ impl Sandbox {
         listener: TcpListener,
         store: Arc<dyn Store>,
         app: axum::Router,
+        limits: ConnectionLimits,
     ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(accept_loop(listener, app, stopped));
+        let task = tokio::spawn(accept_loop(listener, app, limits, stopped));
         Ok(Self {
             addr,
             store,
@@ -124,17 +125,50 @@ impl Drop for Sandbox {
     }
 }
 
+/// What a connection may take from the server: how long it may keep us
+/// waiting, and how many may be open at once. Without these, clients that
+/// send half a request and stop hold their sockets for ever, and enough of
+/// them lock everyone else out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// How long a connection may take to send a request's headers, counted
+    /// from when it opened or from its previous answer. So it is also how
+    /// long a keep-alive connection may sit idle between requests.
+    pub header_read_timeout: Duration,
+    /// How many connections may be open at once; beyond it, new ones wait
+    /// in the listen queue until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
 /// Accepts connections until `stopped` fires, then lets the open ones
 /// finish. Each connection runs as a task of this loop's `JoinSet`, so that
 /// aborting the loop (a shutdown whose grace ran out) closes them all too.
 async fn accept_loop(
     listener: TcpListener,
     app: axum::Router,
+    limits: ConnectionLimits,
     mut stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            _ = &mut stopped => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -152,12 +186,12 @@ async fn accept_loop(
             _ = &mut stopped => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         connections.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            drop(slot);
         });
         while connections.try_join_next().is_some() {}
     }

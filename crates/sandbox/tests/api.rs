@@ -63,7 +63,7 @@ async fn create_list_delete_through_the_generated_client() {
         .into_inner();
     assert_eq!(page.pagination.total, 2);
     assert_eq!(page.pagination.offset, 0);
-    assert_eq!(page.pagination.limit.get(), 100);
+    assert_eq!(page.pagination.limit, 100);
     assert!(page.api_keys.iter().any(|k| k.id == created.id));
 
     client
@@ -324,6 +324,7 @@ async fn organizations_never_see_each_other() {
 async fn create_rejects_bad_input_naming_the_field() {
     let (sandbox, admin) = sandbox_with(Settings {
         rate_limit: None,
+        org_rate_limit: None,
         max_key_lifetime: Some(Duration::from_secs(30 * 86_400)),
         ..Settings::default()
     })
@@ -426,6 +427,56 @@ async fn create_rejects_bad_input_naming_the_field() {
         assert!(!answer.detail().is_empty(), "{case}");
     }
 
+    // Years past 9999 cannot be served as RFC 3339; a repeated member and a
+    // repeated query parameter are ambiguous.
+    let year_10000 =
+        serde_json::json!({"name": "n", "exp": "9999-12-31T23:59:59-23:59", "scopes": ok_scopes});
+    let repeated =
+        format!(r#"{{"name":"a","name":"b","exp":"{future}","scopes":["workspace.file:upload"]}}"#);
+    for (case, body, field) in [
+        ("year 10000", year_10000.to_string(), "exp"),
+        ("repeated member", repeated, "name"),
+    ] {
+        let answer = call(
+            &sandbox,
+            "POST",
+            KEYS,
+            Some(&auth),
+            Some(("application/json", body)),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{case}: {}", answer.body);
+        assert_eq!(answer.field(), Some(field), "{case}");
+    }
+    for (query, field) in [
+        ("limit=1&limit=100", "limit"),
+        ("%6Cimit=5&limit=5", "limit"),
+    ] {
+        let answer = call(
+            &sandbox,
+            "GET",
+            &format!("{KEYS}?{query}"),
+            Some(&auth),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{query}");
+        assert_eq!(answer.field(), Some(field), "{query}");
+    }
+    let decoded = call(
+        &sandbox,
+        "GET",
+        &format!("{KEYS}?%6Cimit=%35"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    assert_eq!(
+        decoded.status, 200,
+        "percent-encoded names and values are decoded"
+    );
+    assert_eq!(decoded.body["pagination"]["limit"], 5);
+
     let malformed = call(
         &sandbox,
         "POST",
@@ -505,7 +556,7 @@ async fn list_orders_pages_and_flags_expired_keys() {
         .expect("page")
         .into_inner();
     assert_eq!(page.pagination.offset, 2);
-    assert_eq!(page.pagination.limit.get(), 3);
+    assert_eq!(page.pagination.limit, 3);
     let ids: Vec<_> = page.api_keys.iter().map(|k| k.id.to_string()).collect();
     assert_eq!(
         ids,
@@ -601,6 +652,8 @@ async fn delete_rejects_a_malformed_id() {
         "31B7DE83BFA24A9DBF2150BEB5E5660B",
         "31b7de83-bfa2-4a9d-bf21-50beb5e5660b",
         "short",
+        // Not even text once decoded.
+        "%FF%FF",
     ] {
         let answer = call(
             &sandbox,

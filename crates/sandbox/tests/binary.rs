@@ -22,7 +22,15 @@ fn start(dir: &Path) -> (Child, String) {
         .open(dir.join("stderr.log"))
         .expect("stderr log");
     let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--rate-limit", "0", "--db"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+            "--org-rate-limit",
+            "0",
+            "--db",
+        ])
         .arg(dir.join("sandbox.db"))
         .arg("--bootstrap-key-file")
         .arg(dir.join("admin.key"))
@@ -243,6 +251,10 @@ fn help_describes_every_flag_and_the_org_subcommand() {
         "--in-memory",
         "--bootstrap-key-file",
         "--rate-limit",
+        "--org-rate-limit",
+        "--header-read-timeout-secs",
+        "--max-connections",
+        "--shutdown-grace-secs",
         "--max-key-lifetime-days",
         "org",
     ] {
@@ -254,4 +266,69 @@ fn help_describes_every_flag_and_the_org_subcommand() {
         .expect("help");
     let help = String::from_utf8(output.stdout).expect("utf8");
     assert!(help.contains("--name") && help.contains("--db"), "{help}");
+}
+
+#[test]
+fn a_bootstrap_that_cannot_write_its_key_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("sandbox.db");
+    let unwritable = dir.path().join("no such directory").join("admin.key");
+    let output = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .arg("--bootstrap-key-file")
+        .arg(&unwritable)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success(), "started without its key file");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot write the bootstrap key"),
+        "{stderr}"
+    );
+    let store = alphamoon_sandbox::SqliteStore::open(&db).expect("store");
+    assert!(
+        alphamoon_sandbox::Store::is_empty(&store).expect("read"),
+        "an organization nobody holds a key to was stored"
+    );
+    drop(store);
+
+    // So the next start, with a writable path, bootstraps as on day one.
+    let (mut server, url) = start(dir.path());
+    let admin = std::fs::read_to_string(dir.path().join("admin.key")).expect("key written");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let page = runtime
+        .block_on(client(&url, &admin).list_api_keys().send())
+        .expect("the bootstrap key works")
+        .into_inner();
+    assert_eq!(page.pagination.total, 1);
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+}
+
+#[test]
+fn numeric_flags_out_of_range_are_refused_at_startup() {
+    for (flag, value) in [
+        ("--max-key-lifetime-days", "99999999999999999"),
+        ("--max-key-lifetime-days", "0"),
+        ("--rate-limit", "1e-9"),
+        ("--rate-limit", "-1"),
+        ("--rate-limit", "NaN"),
+        ("--rate-limit-burst", "0"),
+        ("--org-rate-limit", "inf"),
+        ("--org-rate-limit-burst", "4294967295"),
+        ("--request-timeout-secs", "0"),
+        ("--header-read-timeout-secs", "0"),
+        ("--max-connections", "0"),
+        ("--shutdown-grace-secs", "99999999"),
+    ] {
+        let output = Command::new(BIN)
+            .args(["--in-memory", "--listen", "127.0.0.1:0"])
+            .arg(format!("{flag}={value}"))
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{flag} {value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+    }
 }

@@ -22,7 +22,7 @@ async fn sandbox_with_slow_route() -> Sandbox {
             },
         ),
     );
-    Sandbox::serve_app(listener, store, app).expect("serve")
+    Sandbox::serve_app(listener, store, app, Default::default()).expect("serve")
 }
 
 /// Sends a raw GET on its own connection and returns the whole answer.

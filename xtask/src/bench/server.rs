@@ -59,7 +59,15 @@ pub(super) fn remove_db(db: &Path) {
 pub(super) fn sandbox(root: &Path, db: &Path) -> Result<Server, String> {
     Server::start(
         Command::new(sandbox_bin(root))
-            .args(["--listen", "127.0.0.1:0", "--rate-limit", "0", "--db"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "0",
+                "--org-rate-limit",
+                "0",
+                "--db",
+            ])
             .arg(db),
         START_TIMEOUT,
     )

@@ -5,6 +5,7 @@
 
 mod enums;
 mod operations;
+mod request_dates;
 mod schemas;
 #[cfg(test)]
 mod tests;
@@ -105,6 +106,7 @@ fn lint(raw: &Value) -> Findings {
         Err(e) => findings.add("", format!("openapiv3 cannot parse the document: {e}")),
     }
     schemas::lint_examples(raw, &mut findings);
+    request_dates::lint(raw, chrono::Utc::now(), &mut findings);
     enums::lint(raw, &mut findings);
     schemas::lint_descriptions(raw, &mut findings);
 

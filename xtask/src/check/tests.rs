@@ -78,6 +78,35 @@ fn each_rule_names_the_offending_pointer() {
 }
 
 #[test]
+fn request_examples_must_keep_their_dates_a_year_ahead() {
+    let example =
+        format!("{CREATE}/requestBody/content/application~1json/examples/vendorPage/value/exp");
+    let property = "/components/schemas/CreateApiKeyRequest/properties/exp/example";
+    let soon = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    for date in ["2024-07-17T07:23:51.104Z", soon.as_str()] {
+        assert_eq!(
+            findings_after(|s| *s.pointer_mut(&example).unwrap() = date.into()),
+            [example.as_str()],
+            "{date}"
+        );
+        assert_eq!(
+            findings_after(|s| *s.pointer_mut(property).unwrap() = date.into()),
+            [property],
+            "{date}"
+        );
+    }
+    // Responses may show the past: the vendor's list example is from 2024.
+    let listed = format!(
+        "{}/responses/200/content/application~1json/examples/vendorPage/value/apiKeys/0/exp",
+        CREATE.replace("/post", "/get")
+    );
+    assert_eq!(
+        spec().pointer(&listed).and_then(Value::as_str),
+        Some("2024-07-31T21:59:59Z")
+    );
+}
+
+#[test]
 fn scope_values_must_stay_unique_described_and_grouped() {
     let enum_at = "/components/schemas/Scope/enum";
     let findings = findings_after(|s| {

@@ -19,7 +19,7 @@ use crate::store::StoredKey;
 /// within its rate limit; every other request is answered with a problem
 /// before the handler starts.
 #[derive(Debug)]
-pub(crate) struct Caller(pub(crate) Arc<StoredKey>);
+pub(crate) struct Caller(pub(crate) StoredKey);
 
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = Problem;
@@ -32,16 +32,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         if !keys::is_well_formed(&secret) {
             return Err(Problem::unauthorized("The API key is not valid."));
         }
+        // No cache in front of the store: a key deleted by any process
+        // serving it, or by a request whose answer was lost, fails on the
+        // very next lookup. The lookup is one indexed read.
         let hash = keys::hash(&secret);
-        let key = match state.auth_cache.cached(&hash) {
-            Some(key) => Some(key),
-            None => {
-                state
-                    .blocking(move |state| state.auth_cache.key(state.store.as_ref(), &hash))
-                    .await?
-            }
-        }
-        .ok_or_else(|| Problem::unauthorized("The API key is unknown or was deleted."))?;
+        let key = state
+            .blocking(move |state| state.store.key_by_secret_hash(&hash))
+            .await?
+            .ok_or_else(|| Problem::unauthorized("The API key is unknown or was deleted."))?;
         if key.exp <= Utc::now().timestamp() {
             return Err(Problem::unauthorized("The API key has expired."));
         }

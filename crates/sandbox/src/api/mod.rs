@@ -17,7 +17,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 
-use crate::auth_cache::AuthCache;
 use crate::ratelimit::{Limiter, LocalLimiter, RateLimit};
 use crate::store::Store;
 use problem::Problem;
@@ -25,26 +24,33 @@ use problem::Problem;
 /// The scope every operation of this API needs.
 pub const ADMIN_SCOPE: Scope = Scope::WorkspaceAdminApiKeyManage;
 
-/// Tunables of the API itself, as opposed to where it listens.
+/// Tunables of the API and of the connections it is served on.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Per-key rate limit; `None` turns it off.
     pub rate_limit: Option<RateLimit>,
+    /// Rate limit shared by all keys of an organization, so that minting
+    /// keys does not multiply the allowance; `None` turns it off.
+    pub org_rate_limit: Option<RateLimit>,
     /// The longest lifetime a new key may be given; `None` for no limit.
     pub max_key_lifetime: Option<Duration>,
     /// How long one request may take before it is answered with 503.
     pub request_timeout: Duration,
     /// The largest request body accepted.
     pub body_limit: usize,
+    /// Timeouts and the cap on open connections.
+    pub connections: crate::ConnectionLimits,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             rate_limit: Some(RateLimit::default()),
+            org_rate_limit: Some(RateLimit::ORG_DEFAULT),
             max_key_lifetime: None,
             request_timeout: Duration::from_secs(30),
             body_limit: 16 * 1024,
+            connections: crate::ConnectionLimits::default(),
         }
     }
 }
@@ -52,7 +58,6 @@ impl Default for Settings {
 /// What every handler shares.
 struct AppState {
     store: Arc<dyn Store>,
-    auth_cache: AuthCache,
     limiter: Option<Box<dyn Limiter>>,
     max_key_lifetime: Option<Duration>,
 }
@@ -75,10 +80,8 @@ impl AppState {
 pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
     let state = Arc::new(AppState {
         store,
-        auth_cache: AuthCache::default(),
-        limiter: settings
-            .rate_limit
-            .map(|limit| Box::new(LocalLimiter::new(limit)) as Box<dyn Limiter>),
+        limiter: LocalLimiter::new(settings.rate_limit, settings.org_rate_limit)
+            .map(|limiter| Box::new(limiter) as Box<dyn Limiter>),
         max_key_lifetime: settings.max_key_lifetime,
     });
     Router::new()

@@ -89,8 +89,8 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = types::Error {
             type_: "about:blank".to_owned(),
-            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: i32::from(self.status.as_u16()),
+            title: Some(self.status.canonical_reason().unwrap_or("Error").to_owned()),
+            status: Some(i32::from(self.status.as_u16())),
             detail: Some(self.detail),
             field: self.field,
             instance: None,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use alphamoon_client::{Scope, types};
 use axum::http::StatusCode;
-use chrono::{DateTime, SubsecRound as _, Utc};
+use chrono::{DateTime, Datelike as _, SubsecRound as _, Utc};
 use serde_json::Value;
 
 use super::problem::Problem;
@@ -35,6 +35,12 @@ pub(crate) fn create_request(
             "The body must be a JSON object.",
         ));
     };
+    if let Some(repeated) = first_repeated_member(body) {
+        return Err(Problem::bad_request(
+            &repeated,
+            format!("`{repeated}` is given more than once."),
+        ));
+    }
     if let Some(unknown) = fields.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
         return Err(Problem::bad_request(
             unknown,
@@ -75,8 +81,45 @@ pub(crate) fn create_request(
     Ok(types::CreateApiKeyRequest { exp, name, scopes })
 }
 
+/// The first member name that a JSON object body repeats. serde_json keeps
+/// only the last of each, which would let `{"name":"a","name":"b"}` pass as
+/// `b`; an ambiguous request is refused instead.
+fn first_repeated_member(object: &[u8]) -> Option<String> {
+    struct Names(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Names {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Names;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Names, A::Error> {
+                    let mut names = Vec::new();
+                    while let Some(name) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        names.push(name);
+                    }
+                    Ok(Names(names))
+                }
+            }
+            d.deserialize_map(Visitor)
+        }
+    }
+    let Names(names) = serde_json::from_slice(object).ok()?;
+    let mut seen = std::collections::HashSet::new();
+    names.into_iter().find(|name| !seen.insert(name.clone()))
+}
+
+/// The latest `exp` the API can serve: later instants have a year of five
+/// digits, which is not RFC 3339 and which strict clients fail to parse.
+const LAST_EXP_YEAR: i32 = 9999;
+
 /// `exp` must be an RFC 3339 date-time in the future, at most `max_lifetime`
-/// ahead when one is set.
+/// ahead when one is set, and within years the format can write.
 fn expiry(
     exp: &str,
     now: DateTime<Utc>,
@@ -90,6 +133,12 @@ fn expiry(
         .trunc_subsecs(0);
     if exp <= now {
         return Err(Problem::bad_request("exp", "`exp` must be in the future."));
+    }
+    if exp.year() > LAST_EXP_YEAR {
+        return Err(Problem::bad_request(
+            "exp",
+            format!("`exp` must be in the year {LAST_EXP_YEAR} or earlier, in UTC."),
+        ));
     }
     if let Some(max) = max_lifetime
         && exp - now > chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX)
@@ -143,8 +192,8 @@ fn scope_list(scopes: &[Value]) -> Result<Vec<Scope>, Problem> {
 /// out-of-range values and unknown parameters are refused, not clamped or
 /// ignored, so that a client never gets a page it did not ask for.
 pub(crate) fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
-    let mut offset = 0u64;
-    let mut limit = 100u64;
+    let mut offset = None;
+    let mut limit = None;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let target = match name.as_ref() {
             "offset" => &mut offset,
@@ -158,13 +207,22 @@ pub(crate) fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
                 ));
             }
         };
-        *target = value.parse().map_err(|_| {
+        if target.is_some() {
+            // `limit=1&limit=100` has no one meaning; taking either value
+            // would hand the client a page it may not have meant.
+            return Err(Problem::bad_request(
+                &name,
+                format!("`{name}` is given more than once."),
+            ));
+        }
+        *target = Some(value.parse::<u64>().map_err(|_| {
             Problem::bad_request(
                 &name,
                 format!("`{name}` must be a whole number, not `{value}`."),
             )
-        })?;
+        })?);
     }
+    let (offset, limit) = (offset.unwrap_or(0), limit.unwrap_or(100));
     if !(1..=100).contains(&limit) {
         return Err(Problem::bad_request(
             "limit",
@@ -177,9 +235,11 @@ pub(crate) fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
     Ok((offset, limit))
 }
 
-/// A key id from the path, in the spec's `ApiKeyId` form.
-pub(crate) fn key_id(id: &str) -> Result<types::ApiKeyId, Problem> {
-    id.parse().map_err(|_| {
+/// A key id from the path, in the spec's `ApiKeyId` form. `None` is a path
+/// segment that did not even decode to text (`%FF`), which is just as
+/// malformed.
+pub(crate) fn key_id(id: Option<&str>) -> Result<types::ApiKeyId, Problem> {
+    id.and_then(|id| id.parse().ok()).ok_or_else(|| {
         Problem::bad_request(
             "api_key_id",
             "`api_key_id` must be 32 lowercase hexadecimal digits.",
@@ -267,6 +327,28 @@ mod tests {
             assert_eq!(problem.status(), StatusCode::BAD_REQUEST, "{body}");
             assert_eq!(problem.field(), Some(field), "{body}");
         }
+        // Years past 9999 cannot be written in RFC 3339, whatever offset
+        // brought them there.
+        let unlimited = |exp: &str| {
+            create_request(
+                serde_json::json!({"name": "n", "exp": exp, "scopes": ["workspace.file:upload"]})
+                    .to_string()
+                    .as_bytes(),
+                now(),
+                None,
+            )
+        };
+        assert!(unlimited("9999-12-31T23:59:59Z").is_ok());
+        assert_eq!(
+            unlimited("9999-12-31T23:59:59-23:59")
+                .expect_err("year 10000 in UTC")
+                .field(),
+            Some("exp")
+        );
+        // A repeated member is ambiguous, even with equal values.
+        let repeated = br#"{"name":"a","name":"b","exp":"2026-01-10T00:00:00Z","scopes":["workspace.file:upload"]}"#;
+        let problem = create_request(repeated, now(), None).expect_err("repeated");
+        assert_eq!(problem.field(), Some("name"));
         // 255 characters of any width is the limit, not 255 bytes.
         let widest = "é".repeat(255);
         assert!(
@@ -292,6 +374,8 @@ mod tests {
             ("offset=9223372036854775808", "offset"),
             ("limt=5", "limt"),
             ("li%6Dit=0", "limit"),
+            ("limit=1&limit=100", "limit"),
+            ("offset=0&%6Fffset=0", "offset"),
         ] {
             let problem = page_params(Some(query)).expect_err(query);
             assert_eq!(problem.field(), Some(field), "{query}");
@@ -300,13 +384,17 @@ mod tests {
 
     #[test]
     fn key_ids_are_the_specs_form() {
-        assert!(key_id("31b7de83bfa24a9dbf2150beb5e5660b").is_ok());
+        assert!(key_id(Some("31b7de83bfa24a9dbf2150beb5e5660b")).is_ok());
         for id in [
             "31B7DE83BFA24A9DBF2150BEB5E5660B",
             "31b7de83-bfa2-4a9d-bf21-50beb5e5660b",
             "short",
         ] {
-            assert_eq!(key_id(id).expect_err(id).field(), Some("api_key_id"));
+            assert_eq!(key_id(Some(id)).expect_err(id).field(), Some("api_key_id"));
         }
+        assert_eq!(
+            key_id(None).expect_err("not text").field(),
+            Some("api_key_id")
+        );
     }
 }

@@ -194,6 +194,7 @@ pub fn create_body(name: &str, scopes: &[&str]) -> (&'static str, String) {
 pub async fn sandbox() -> (Sandbox, String) {
     sandbox_with(Settings {
         rate_limit: None,
+        org_rate_limit: None,
         ..Settings::default()
     })
     .await
@@ -208,7 +209,8 @@ pub async fn sandbox_with(settings: Settings) -> (Sandbox, String) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("store"));
     let app = alphamoon_sandbox::router(Arc::clone(&store), &settings)
         .layer(axum::middleware::from_fn(check_against_spec));
-    let sandbox = Sandbox::serve_app(listener, store, app).expect("sandbox starts");
+    let sandbox =
+        Sandbox::serve_app(listener, store, app, settings.connections).expect("sandbox starts");
     let (_, admin) = sandbox.create_org("Acme").expect("org");
     (sandbox, admin)
 }

@@ -1,0 +1,168 @@
+//! What a connection may take from the server: slow clients are cut off,
+//! the number of open connections is capped, and the answers the HTTP layer
+//! gives on its own (to requests it cannot parse) are the only ones without
+//! a problem body.
+
+mod support;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use alphamoon_sandbox::{ConnectionLimits, Settings};
+use support::{KEYS, basic, call, sandbox_with};
+
+fn settings(limits: ConnectionLimits) -> Settings {
+    Settings {
+        rate_limit: None,
+        org_rate_limit: None,
+        connections: limits,
+        ..Settings::default()
+    }
+}
+
+/// Reads until the server closes the connection; the bytes it sent.
+fn read_to_close(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
+    stream.set_read_timeout(Some(within)).expect("timeout");
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => answer,
+        Err(e) => panic!("the server kept the connection open for {within:?}: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_mid_request_is_disconnected_and_others_are_served() {
+    let (sandbox, admin) = sandbox_with(settings(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(1),
+        ..ConnectionLimits::default()
+    }))
+    .await;
+    let addr = sandbox.addr();
+    let mut slow: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).expect("connect");
+            stream
+                .write_all(b"GET /api/v0.4/admin/api-keys HTTP/1.1\r\nhost: sandbox\r\n")
+                .expect("half a request");
+            stream
+        })
+        .collect();
+    let served = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
+    assert_eq!(served.status, 200, "served while slow clients hang on");
+    let closed = tokio::task::spawn_blocking(move || {
+        slow.iter_mut()
+            .map(|stream| read_to_close(stream, Duration::from_secs(20)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("reader");
+    for answer in closed {
+        // hyper closes without an answer when the header timer fires.
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let (sandbox, admin) = sandbox_with(settings(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(60),
+        max_connections: 2,
+    }))
+    .await;
+    let addr = sandbox.addr();
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    // Let the server accept both before the third arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let url = sandbox.url();
+    let third = tokio::spawn(async move {
+        let response = reqwest_client()
+            .get(format!("{url}{KEYS}"))
+            .header("authorization", basic(&admin))
+            .send()
+            .await
+            .expect("answered in the end");
+        response.status().as_u16()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served at once"
+    );
+    drop(idle);
+    let status = tokio::time::timeout(Duration::from_secs(20), third)
+        .await
+        .expect("served once a slot was free")
+        .expect("task");
+    assert_eq!(status, 200);
+}
+
+fn reqwest_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// Sends `request` as raw bytes and returns the status and the rest.
+fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    // The server may answer and close before reading all of a huge request.
+    let _ = stream.write_all(request);
+    let answer =
+        String::from_utf8_lossy(&read_to_close(&mut stream, Duration::from_secs(10))).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    (status, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_requests_the_http_layer_cannot_parse_get_its_bare_answers() {
+    let (sandbox, _) = sandbox_with(settings(ConnectionLimits::default())).await;
+    let addr = sandbox.addr();
+    let long_uri = format!(
+        "GET {KEYS}?limit={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "1".repeat(70_000)
+    );
+    let huge_header = format!(
+        "GET {KEYS} HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\n\r\n",
+        "a".repeat(500_000)
+    );
+    let exempt: [(&str, Vec<u8>, u16); 4] = [
+        ("bad request line", b"NOT HTTP AT ALL\r\n\r\n".to_vec(), 400),
+        (
+            "bad header",
+            format!("GET {KEYS} HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n").into_bytes(),
+            400,
+        ),
+        ("URI too long", long_uri.into_bytes(), 414),
+        ("header section too large", huge_header.into_bytes(), 431),
+    ];
+    let exempt = tokio::task::spawn_blocking(move || {
+        exempt
+            .into_iter()
+            .map(|(case, request, status)| (case, raw(addr, &request), status))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("client");
+    for (case, (status, answer), expected) in exempt {
+        assert_eq!(status, expected, "{case}: {answer}");
+        assert!(
+            answer.ends_with("\r\n\r\n") && !answer.contains("problem+json"),
+            "{case}: hyper's own answer has no body: {answer}"
+        );
+    }
+    // Just inside those limits the request reaches the API, and the answer
+    // is a problem with `Cache-Control: no-store` (checked by `call`).
+    let long_but_parsed = format!("{KEYS}?limit={}", "1".repeat(8_000));
+    let answer = call(&sandbox, "GET", &long_but_parsed, None, None).await;
+    assert_eq!(answer.status, 401);
+}

@@ -1,0 +1,231 @@
+//! The sandbox's first promise: once a DELETE has been answered, or has
+//! committed even if its answer was lost, the next request with that key
+//! fails with 401, on every process that serves the store. Each case runs
+//! against a real server over HTTP.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alphamoon_sandbox::keys::SecretHash;
+use alphamoon_sandbox::{
+    ADMIN_SCOPE, Org, Sandbox, Settings, SqliteStore, Store, StoreError, StoredKey, issue_key,
+};
+use support::{KEYS, basic, call};
+
+/// The status a GET of the key list gets with `secret`, on a fresh
+/// connection to `addr`.
+fn list_status(addr: &str, secret: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET {KEYS} HTTP/1.1\r\nhost: sandbox\r\nauthorization: {}\r\nconnection: close\r\n\r\n",
+        basic(secret)
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+/// Waits until `done` holds, for at most ten seconds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A key of `org` holding the admin scope, so that it can list keys.
+fn admin_scoped_key(store: &dyn Store, org: &str) -> (StoredKey, String) {
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    issue_key(store, org, "doomed", &[ADMIN_SCOPE], exp).expect("key")
+}
+
+/// A store whose deletes commit and then take `delay` more to return, so
+/// that the request times out after the key is already gone.
+struct SlowToAnswerDeletes {
+    inner: SqliteStore,
+    delay: Duration,
+}
+
+impl Store for SlowToAnswerDeletes {
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        self.inner.is_empty()
+    }
+    fn create_org(&self, org: &Org) -> Result<(), StoreError> {
+        self.inner.create_org(org)
+    }
+    fn insert_key(&self, key: &StoredKey, hash: &SecretHash) -> Result<(), StoreError> {
+        self.inner.insert_key(key, hash)
+    }
+    fn key_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<StoredKey>, StoreError> {
+        self.inner.key_by_secret_hash(hash)
+    }
+    fn list_keys(
+        &self,
+        org_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<StoredKey>, u64), StoreError> {
+        self.inner.list_keys(org_id, offset, limit)
+    }
+    fn delete_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        let deleted = self.inner.delete_key(org_id, key_id);
+        std::thread::sleep(self.delay);
+        deleted
+    }
+}
+
+/// A sandbox whose deletes take `delay` to answer after committing, with
+/// a key of its org (holding the admin scope) already in use: the state in
+/// which a server that remembers authenticated keys would go on trusting it.
+async fn sandbox_with_a_key_in_use(
+    delay: Duration,
+    request_timeout: Duration,
+) -> (Sandbox, Arc<dyn Store>, String, StoredKey, String) {
+    let settings = Settings {
+        rate_limit: None,
+        org_rate_limit: None,
+        request_timeout,
+        ..Settings::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(SlowToAnswerDeletes {
+        inner: SqliteStore::in_memory().expect("store"),
+        delay,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let sandbox = Sandbox::serve(listener, Arc::clone(&store), &settings).expect("serve");
+    let (org, admin) = sandbox.create_org("Acme").expect("org");
+    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org.id);
+    let in_use = call(&sandbox, "GET", KEYS, Some(&basic(&secret)), None).await;
+    assert_eq!(in_use.status, 200);
+    (sandbox, store, admin, doomed, secret)
+}
+
+fn is_stored(store: &dyn Store, secret: &str) -> bool {
+    store
+        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(secret))
+        .expect("store")
+        .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_whose_client_went_away_after_the_commit_still_revokes_the_key() {
+    let (sandbox, store, admin, doomed, secret) =
+        sandbox_with_a_key_in_use(Duration::from_millis(800), Duration::from_secs(30)).await;
+    let addr = sandbox.addr().to_string();
+    let watched = Arc::clone(&store);
+    let watched_secret = secret.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&addr).expect("connect");
+        write!(
+            stream,
+            "DELETE {KEYS}/{} HTTP/1.1\r\nhost: sandbox\r\nauthorization: {}\r\n\r\n",
+            doomed.id,
+            basic(&admin)
+        )
+        .expect("send");
+        // Hang up once the delete has committed, before its answer comes.
+        eventually("the delete committed", || {
+            !is_stored(watched.as_ref(), &watched_secret)
+        });
+        drop(stream);
+    })
+    .await
+    .expect("client");
+    let after = call(&sandbox, "GET", KEYS, Some(&basic(&secret)), None).await;
+    assert_eq!(after.status, 401, "the deleted key still works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_that_times_out_after_committing_still_revokes_the_key() {
+    let (sandbox, store, admin, doomed, secret) =
+        sandbox_with_a_key_in_use(Duration::from_millis(800), Duration::from_millis(200)).await;
+    let timed_out = call(
+        &sandbox,
+        "DELETE",
+        &format!("{KEYS}/{}", doomed.id),
+        Some(&basic(&admin)),
+        None,
+    )
+    .await;
+    assert_eq!(timed_out.status, 503, "{:?}", timed_out.body);
+    eventually("the delete committed", || {
+        !is_stored(store.as_ref(), &secret)
+    });
+    let after = call(&sandbox, "GET", KEYS, Some(&basic(&secret)), None).await;
+    assert_eq!(after.status, 401, "the deleted key still works");
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_alphamoon-sandbox");
+
+/// A sandbox process on `db`; returns it and its address.
+fn start(db: &Path, log: &Path) -> (Child, String) {
+    let stderr = std::fs::File::create(log).expect("log");
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--rate-limit", "0"])
+        .args(["--org-rate-limit", "0", "--db"])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line on stdout");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+#[test]
+fn a_key_deleted_through_one_process_fails_at_once_on_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("shared.db");
+    let store = SqliteStore::open(&db).expect("store");
+    let (org, admin) = alphamoon_sandbox::create_org(&store, "Acme").expect("org");
+    let (mut a, addr_a) = start(&db, &dir.path().join("a.log"));
+    let (mut b, addr_b) = start(&db, &dir.path().join("b.log"));
+    for round in 0..5 {
+        let (doomed, secret) = admin_scoped_key(&store, &org.id);
+        assert_eq!(list_status(&addr_a, &secret), 200, "round {round}: A");
+        assert_eq!(list_status(&addr_b, &secret), 200, "round {round}: B");
+        let mut stream = TcpStream::connect(&addr_a).expect("connect");
+        write!(
+            stream,
+            "DELETE {KEYS}/{} HTTP/1.1\r\nhost: sandbox\r\nauthorization: {}\r\nconnection: close\r\n\r\n",
+            doomed.id,
+            basic(&admin)
+        )
+        .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(
+            list_status(&addr_b, &secret),
+            401,
+            "round {round}: B still accepts the key A deleted"
+        );
+    }
+    for child in [&mut a, &mut b] {
+        child.kill().expect("kill");
+        child.wait().expect("reaped");
+    }
+}
