@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::process::{START_TIMEOUT, Server, must, npm_ci, succeeds, up_to_date};
+use crate::process::{
+    START_TIMEOUT, Server, must, npm_ci, succeeds, unthrottled_sandbox, up_to_date,
+};
 
 /// The committed inputs: pins, lock file, configs and the scripts.
 const INPUTS: &str = "xtask/conformance";
@@ -260,16 +262,8 @@ impl Context {
         let key_file = self.work.join("admin.key");
         let _ = fs::remove_file(&key_file);
         let server = Server::start(
-            Command::new(self.root.join("target/debug/alphamoon-sandbox"))
-                .args([
-                    "--in-memory",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--rate-limit",
-                    "0",
-                    "--org-rate-limit",
-                    "0",
-                ])
+            unthrottled_sandbox(&self.root.join("target/debug/alphamoon-sandbox"))
+                .arg("--in-memory")
                 .arg("--bootstrap-key-file")
                 .arg(&key_file),
             START_TIMEOUT,

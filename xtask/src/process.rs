@@ -97,6 +97,22 @@ pub(crate) struct Server {
     pub(crate) url: String,
 }
 
+/// The sandbox binary at `binary`, on a free loopback port with both of its
+/// rate limits off: the benchmarks and the conformance runs send requests
+/// as fast as they can, and a 429 would spoil either.
+pub(crate) fn unthrottled_sandbox(binary: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--rate-limit",
+        "0",
+        "--org-rate-limit",
+        "0",
+    ]);
+    command
+}
+
 impl Server {
     /// Starts `command` and waits up to `timeout` for its first line on
     /// stdout, which must be `listening on http://ADDR`.

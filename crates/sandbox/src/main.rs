@@ -189,7 +189,28 @@ fn create_org(db: &Path, name: &str, filler_keys: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// File descriptors kept beyond `--max-connections`: the listener, the
+/// database's connections and files, standard streams.
+const RESERVED_FDS: u64 = 64;
+
+/// Raises this process's open-file limit as far as the system allows and
+/// checks that `max_connections` fits under it. Otherwise the cap would not
+/// protect anything: accept would fail for want of descriptors first.
+fn check_descriptors(max_connections: u64) -> Result<(), String> {
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .map_err(|e| format!("cannot read the open-file limit: {e}"))?;
+    if max_connections.saturating_add(RESERVED_FDS) > limit {
+        return Err(format!(
+            "--max-connections {max_connections} needs {} file descriptors, but this process may \
+             open {limit}; lower --max-connections or raise the limit (ulimit -n)",
+            max_connections + RESERVED_FDS
+        ));
+    }
+    Ok(())
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
+    check_descriptors(args.max_connections)?;
     let store: Arc<dyn Store> = if args.in_memory {
         Arc::new(SqliteStore::in_memory().map_err(|e| e.to_string())?)
     } else {
@@ -236,9 +257,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 /// Writes a first admin key to `path` if the database is fresh, all or
-/// nothing: the key reaches a temporary file beside `path` before anything
-/// is stored, so that a file that cannot be written leaves the database
-/// empty and the next start can bootstrap again.
+/// nothing: the key is in place at `path` before anything is stored, and
+/// removed again if storing fails. So a path that cannot be written leaves
+/// the database empty, and the next start can bootstrap again.
 fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
     if !store.is_empty().map_err(|e| e.to_string())? {
         eprintln!(
@@ -248,23 +269,28 @@ fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
         return Ok(());
     }
     let secret = alphamoon_sandbox::keys::new_secret().map_err(|e| e.to_string())?;
-    let pending = path.with_extension("tmp");
-    write_secret_file(&pending, &secret)
-        .map_err(|e| format!("cannot write the bootstrap key to {}: {e}", path.display()))?;
-    let org = match alphamoon_sandbox::create_org_with_admin_key(store, "sandbox", &secret) {
-        Ok(org) => org,
-        Err(e) => {
-            let _ = std::fs::remove_file(&pending);
-            return Err(format!("cannot create the bootstrap organization: {e}"));
-        }
-    };
-    std::fs::rename(&pending, path).map_err(|e| {
-        format!(
-            "the bootstrap key is in {}, but it could not be moved to {}: {e}",
-            pending.display(),
+    // A name of its own beside `path`, so that no other file is touched and
+    // the rename stays within one directory.
+    let mut pending = path.as_os_str().to_owned();
+    pending.push(format!(
+        ".{}.tmp",
+        alphamoon_sandbox::keys::random_hex(6).map_err(|e| e.to_string())?
+    ));
+    let pending = PathBuf::from(pending);
+    let written =
+        write_secret_file(&pending, &secret).and_then(|()| std::fs::rename(&pending, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&pending);
+        return Err(format!(
+            "cannot write the bootstrap key to {}: {e}",
             path.display()
-        )
-    })?;
+        ));
+    }
+    let org =
+        alphamoon_sandbox::create_org_with_admin_key(store, "sandbox", &secret).map_err(|e| {
+            let _ = std::fs::remove_file(path);
+            format!("cannot create the bootstrap organization: {e}")
+        })?;
     eprintln!(
         "created organization {} with an admin key holding every scope; key written to {}",
         org.id,

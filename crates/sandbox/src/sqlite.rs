@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::SecretHash;
-use crate::store::{Org, Store, StoreError, StoredKey};
+use crate::store::{Acting, Org, Store, StoreError, StoredKey, Write};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS orgs (
@@ -190,7 +190,7 @@ impl SqliteStore {
             let mut insert = tx.prepare_cached(INSERT_KEY).map_err(db_error)?;
             let mut added: HashMap<&str, i64> = HashMap::new();
             for (key, hash) in keys {
-                insert_with(&mut insert, key, hash)?;
+                insert_with(&mut insert, key, hash).map_err(db_error)?;
                 *added.entry(&key.org_id).or_default() += 1;
             }
             let mut count = tx.prepare_cached(ADJUST_COUNT).map_err(db_error)?;
@@ -212,7 +212,7 @@ fn insert_with(
     statement: &mut rusqlite::CachedStatement<'_>,
     key: &StoredKey,
     hash: &SecretHash,
-) -> Result<(), StoreError> {
+) -> rusqlite::Result<()> {
     statement
         .execute(params![
             key.id,
@@ -224,7 +224,6 @@ fn insert_with(
             hash.as_slice()
         ])
         .map(drop)
-        .map_err(db_error)
 }
 
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
@@ -317,95 +316,65 @@ impl Store for SqliteStore {
         result.map_err(db_error)
     }
 
-    fn delete_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    fn insert_key_as(
+        &self,
+        caller: Acting<'_>,
+        key: &StoredKey,
+        secret_hash: &SecretHash,
+    ) -> Result<Write<()>, StoreError> {
+        self.write_as(caller, |tx| {
+            insert_with(&mut tx.prepare_cached(INSERT_KEY)?, key, secret_hash)?;
+            tx.prepare_cached(ADJUST_COUNT)?
+                .execute(params![1, key.org_id])?;
+            Ok(())
+        })
+    }
+
+    fn delete_key(
+        &self,
+        caller: Acting<'_>,
+        org_id: &str,
+        key_id: &str,
+    ) -> Result<Write<bool>, StoreError> {
+        self.write_as(caller, |tx| {
+            let deleted = tx
+                .prepare_cached("DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2")?
+                .execute(params![key_id, org_id])?;
+            if deleted == 1 {
+                tx.prepare_cached(ADJUST_COUNT)?
+                    .execute(params![-1, org_id])?;
+            }
+            Ok(deleted == 1)
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Runs `work` in one transaction that first checks that `caller` still
+    /// exists and has not expired. The transaction takes the write lock
+    /// before that check (`BEGIN IMMEDIATE`), so no delete, from this
+    /// process or another, can land between the check and the write.
+    fn write_as<T>(
+        &self,
+        caller: Acting<'_>,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Write<T>, StoreError> {
         let mut conn = self.write();
-        let tx = conn.transaction().map_err(db_error)?;
-        let deleted = tx
-            .execute(
-                "DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2",
-                params![key_id, org_id],
-            )
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        if deleted == 1 {
-            tx.prepare_cached(ADJUST_COUNT)
-                .and_then(|mut s| s.execute(params![-1, org_id]))
-                .map_err(db_error)?;
+        let live: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = ?1 AND exp > ?2)")
+            .and_then(|mut s| s.query_row(params![caller.key_id, caller.now], |row| row.get(0)))
+            .map_err(db_error)?;
+        if !live {
+            return Ok(Write::CallerGone);
         }
+        let result = work(&tx).map_err(db_error)?;
         tx.commit().map_err(db_error)?;
-        Ok(deleted == 1)
+        Ok(Write::Done(result))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn org(store: &SqliteStore, id: &str) {
-        store
-            .create_org(&Org {
-                id: id.to_owned(),
-                name: id.to_owned(),
-            })
-            .expect("org");
-    }
-
-    fn key(org_id: &str, i: usize) -> (StoredKey, SecretHash) {
-        let mut hash = [0u8; 32];
-        hash[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        let key = StoredKey {
-            id: format!("{i:032x}"),
-            org_id: org_id.to_owned(),
-            name: format!("k{i}"),
-            scopes: vec!["workspace.file:upload".to_owned()],
-            created_at: i as i64,
-            exp: i64::MAX,
-        };
-        (key, hash)
-    }
-
-    #[test]
-    fn in_memory_stores_are_private_and_their_readers_see_the_writes() {
-        let a = SqliteStore::in_memory().expect("a");
-        let b = SqliteStore::in_memory().expect("b");
-        org(&a, "org");
-        // `is_empty` reads through a reader connection, not the writer.
-        assert!(!a.is_empty().expect("read a"));
-        assert!(b.is_empty().expect("read b"), "stores do not share data");
-        let (k, hash) = key("org", 1);
-        a.insert_key(&k, &hash).expect("insert");
-        assert_eq!(a.key_by_secret_hash(&hash).expect("lookup"), Some(k));
-    }
-
-    #[test]
-    fn in_memory_reads_and_writes_mix_without_errors() {
-        let store = std::sync::Arc::new(SqliteStore::in_memory().expect("store"));
-        org(&store, "org");
-        let writer = {
-            let store = std::sync::Arc::clone(&store);
-            std::thread::spawn(move || {
-                for i in 0..2000 {
-                    let (k, hash) = key("org", i);
-                    store.insert_key(&k, &hash).expect("insert");
-                }
-            })
-        };
-        let readers: Vec<_> = (0..4)
-            .map(|_| {
-                let store = std::sync::Arc::clone(&store);
-                std::thread::spawn(move || {
-                    let mut seen = 0;
-                    while seen < 2000 {
-                        let (page, total) = store.list_keys("org", 0, 100).expect("list");
-                        assert!(total >= seen, "the total never goes back");
-                        assert_eq!(page.len() as u64, total.min(100), "page matches total");
-                        seen = total;
-                    }
-                })
-            })
-            .collect();
-        writer.join().expect("writer");
-        for reader in readers {
-            reader.join().expect("reader");
-        }
-    }
-}
+mod tests;

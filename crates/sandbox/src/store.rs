@@ -44,6 +44,28 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// The key a write is made for, and the time it is made at. The store
+/// checks, in the write's own transaction, that this key still exists and
+/// has not expired: a request authenticated before its key was deleted
+/// (its body still arriving, say) must not act after the delete.
+#[derive(Clone, Copy, Debug)]
+pub struct Acting<'a> {
+    /// The calling key's id.
+    pub key_id: &'a str,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+/// What a write made for a caller came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write<T> {
+    /// The write happened; its result.
+    Done(T),
+    /// Nothing was written: the calling key was deleted or expired after
+    /// the request was authenticated.
+    CallerGone,
+}
+
 /// What the API needs from storage. Every method is a short synchronous
 /// call; writes are durable when they return.
 pub trait Store: Send + Sync + 'static {
@@ -53,8 +75,18 @@ pub trait Store: Send + Sync + 'static {
     /// Adds an organization.
     fn create_org(&self, org: &Org) -> Result<(), StoreError>;
 
-    /// Adds a key under its organization, with the hash of its secret.
+    /// Adds a key under its organization, with the hash of its secret, as
+    /// the server itself (a bootstrap, a fixture): no caller to check.
     fn insert_key(&self, key: &StoredKey, secret_hash: &SecretHash) -> Result<(), StoreError>;
+
+    /// Adds a key as [`insert_key`](Self::insert_key) does, if `caller`
+    /// still may.
+    fn insert_key_as(
+        &self,
+        caller: Acting<'_>,
+        key: &StoredKey,
+        secret_hash: &SecretHash,
+    ) -> Result<Write<()>, StoreError>;
 
     /// The key whose secret has this hash: the authentication lookup.
     fn key_by_secret_hash(&self, secret_hash: &SecretHash)
@@ -69,6 +101,12 @@ pub trait Store: Send + Sync + 'static {
         limit: u64,
     ) -> Result<(Vec<StoredKey>, u64), StoreError>;
 
-    /// Deletes a key of the organization; `false` if it has no such key.
-    fn delete_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError>;
+    /// Deletes a key of the organization if `caller` still may; `false` if
+    /// the organization has no such key.
+    fn delete_key(
+        &self,
+        caller: Acting<'_>,
+        org_id: &str,
+        key_id: &str,
+    ) -> Result<Write<bool>, StoreError>;
 }

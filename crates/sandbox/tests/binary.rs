@@ -1,54 +1,44 @@
 //! The `alphamoon-sandbox` binary as outside scripts use it: bootstrap,
 //! concurrent creates, `kill -9`, restart, and `org create`.
 
-use std::io::{BufRead as _, BufReader};
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use alphamoon_client::{Client, RetryPolicy, Scope, types};
+use support::BIN;
 
-const BIN: &str = env!("CARGO_BIN_EXE_alphamoon-sandbox");
-
-/// Starts the server on a free port and waits for its `listening on` line.
-///
-/// This is a test of that line as scripts rely on it: it must be the first
-/// line on stdout and name a loopback URL, and anything else fails the
-/// test. The xtask's `process::Server` is the tool-side counterpart, which
-/// reports failures as errors instead.
+/// The binary on `dir/sandbox.db`, bootstrapping `dir/admin.key`.
 fn start(dir: &Path) -> (Child, String) {
-    let stderr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("stderr.log"))
-        .expect("stderr log");
-    let mut child = Command::new(BIN)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "0",
-            "--org-rate-limit",
-            "0",
-            "--db",
-        ])
-        .arg(dir.join("sandbox.db"))
-        .arg("--bootstrap-key-file")
-        .arg(dir.join("admin.key"))
+    let key_file = dir.join("admin.key");
+    support::start_binary(
+        &dir.join("sandbox.db"),
+        &["--bootstrap-key-file".as_ref(), key_file.as_os_str()],
+        &dir.join("stderr.log"),
+    )
+}
+
+/// Runs a command that should refuse to start and exit. One that starts
+/// serving instead is killed, and fails the test rather than hanging it.
+fn refused(command: &mut Command) -> std::process::Output {
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(stderr)
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("the binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a line on stdout");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (child, url)
+        .expect("runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} is still running after 20 s: it started instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    assert!(!output.status.success(), "{command:?} exited 0");
+    output
 }
 
 fn client(url: &str, secret: &str) -> Client {
@@ -273,14 +263,13 @@ fn a_bootstrap_that_cannot_write_its_key_stores_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("sandbox.db");
     let unwritable = dir.path().join("no such directory").join("admin.key");
-    let output = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--db"])
-        .arg(&db)
-        .arg("--bootstrap-key-file")
-        .arg(&unwritable)
-        .output()
-        .expect("runs");
-    assert!(!output.status.success(), "started without its key file");
+    let output = refused(
+        Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .arg("--bootstrap-key-file")
+            .arg(&unwritable),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("cannot write the bootstrap key"),
@@ -322,13 +311,23 @@ fn numeric_flags_out_of_range_are_refused_at_startup() {
         ("--max-connections", "0"),
         ("--shutdown-grace-secs", "99999999"),
     ] {
-        let output = Command::new(BIN)
-            .args(["--in-memory", "--listen", "127.0.0.1:0"])
-            .arg(format!("{flag}={value}"))
-            .output()
-            .expect("runs");
+        let output = refused(
+            Command::new(BIN)
+                .args(["--in-memory", "--listen", "127.0.0.1:0"])
+                .arg(format!("{flag}={value}")),
+        );
         assert_eq!(output.status.code(), Some(2), "{flag} {value} was accepted");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_connection_cap_the_open_file_limit_cannot_honour_is_refused() {
+    let output = refused(Command::new("sh").arg("-c").arg(format!(
+        "ulimit -n 256 && exec '{BIN}' --in-memory --listen 127.0.0.1:0 --max-connections 1024"
+    )));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--max-connections 1024"), "{stderr}");
 }

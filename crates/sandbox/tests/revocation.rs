@@ -5,14 +5,13 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alphamoon_sandbox::keys::SecretHash;
+use alphamoon_sandbox::store::{Acting, Write};
 use alphamoon_sandbox::{
     ADMIN_SCOPE, Org, Sandbox, Settings, SqliteStore, Store, StoreError, StoredKey, issue_key,
 };
@@ -80,8 +79,21 @@ impl Store for SlowToAnswerDeletes {
     ) -> Result<(Vec<StoredKey>, u64), StoreError> {
         self.inner.list_keys(org_id, offset, limit)
     }
-    fn delete_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
-        let deleted = self.inner.delete_key(org_id, key_id);
+    fn insert_key_as(
+        &self,
+        caller: Acting<'_>,
+        key: &StoredKey,
+        hash: &SecretHash,
+    ) -> Result<Write<()>, StoreError> {
+        self.inner.insert_key_as(caller, key, hash)
+    }
+    fn delete_key(
+        &self,
+        caller: Acting<'_>,
+        org_id: &str,
+        key_id: &str,
+    ) -> Result<Write<bool>, StoreError> {
+        let deleted = self.inner.delete_key(caller, org_id, key_id);
         std::thread::sleep(self.delay);
         deleted
     }
@@ -170,44 +182,21 @@ async fn a_delete_that_times_out_after_committing_still_revokes_the_key() {
     assert_eq!(after.status, 401, "the deleted key still works");
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_alphamoon-sandbox");
-
-/// A sandbox process on `db`; returns it and its address.
-fn start(db: &Path, log: &Path) -> (Child, String) {
-    let stderr = std::fs::File::create(log).expect("log");
-    let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--rate-limit", "0"])
-        .args(["--org-rate-limit", "0", "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("the binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a line on stdout");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
-    (child, addr)
-}
-
 #[test]
 fn a_key_deleted_through_one_process_fails_at_once_on_another() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("shared.db");
     let store = SqliteStore::open(&db).expect("store");
     let (org, admin) = alphamoon_sandbox::create_org(&store, "Acme").expect("org");
-    let (mut a, addr_a) = start(&db, &dir.path().join("a.log"));
-    let (mut b, addr_b) = start(&db, &dir.path().join("b.log"));
+    let (mut a, url_a) = support::start_binary(&db, &[], &dir.path().join("a.log"));
+    let (mut b, url_b) = support::start_binary(&db, &[], &dir.path().join("b.log"));
+    let addr_a = url_a.trim_start_matches("http://");
+    let addr_b = url_b.trim_start_matches("http://");
     for round in 0..5 {
         let (doomed, secret) = admin_scoped_key(&store, &org.id);
-        assert_eq!(list_status(&addr_a, &secret), 200, "round {round}: A");
-        assert_eq!(list_status(&addr_b, &secret), 200, "round {round}: B");
-        let mut stream = TcpStream::connect(&addr_a).expect("connect");
+        assert_eq!(list_status(addr_a, &secret), 200, "round {round}: A");
+        assert_eq!(list_status(addr_b, &secret), 200, "round {round}: B");
+        let mut stream = TcpStream::connect(addr_a).expect("connect");
         write!(
             stream,
             "DELETE {KEYS}/{} HTTP/1.1\r\nhost: sandbox\r\nauthorization: {}\r\nconnection: close\r\n\r\n",
@@ -219,7 +208,7 @@ fn a_key_deleted_through_one_process_fails_at_once_on_another() {
         stream.read_to_string(&mut answer).expect("answer");
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert_eq!(
-            list_status(&addr_b, &secret),
+            list_status(addr_b, &secret),
             401,
             "round {round}: B still accepts the key A deleted"
         );
@@ -228,4 +217,54 @@ fn a_key_deleted_through_one_process_fails_at_once_on_another() {
         child.kill().expect("kill");
         child.wait().expect("reaped");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
+    let (sandbox, admin) = support::sandbox().await;
+    let org = sandbox
+        .store()
+        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&admin))
+        .expect("store")
+        .expect("admin")
+        .org_id;
+    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org);
+    let (_, body) = support::create_body("minted late", &[ADMIN_SCOPE.as_str()]);
+    let addr = sandbox.addr().to_string();
+    // The headers now, so that the request is authenticated while the key
+    // still exists; the body only after the key is deleted.
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "POST {KEYS} HTTP/1.1\r\nhost: sandbox\r\nauthorization: {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        basic(&secret),
+        body.len()
+    )
+    .expect("headers");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deleted = call(
+        &sandbox,
+        "DELETE",
+        &format!("{KEYS}/{}", doomed.id),
+        Some(&basic(&admin)),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 200);
+    let answer = tokio::task::spawn_blocking(move || {
+        stream.write_all(body.as_bytes()).expect("body");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        answer
+    })
+    .await
+    .expect("client");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let listed = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
+    assert_eq!(
+        listed.body["pagination"]["total"], 1,
+        "the revoked key minted a key: {}",
+        listed.body
+    );
 }

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::process::{START_TIMEOUT, Server};
+use crate::process::{START_TIMEOUT, Server, unthrottled_sandbox};
 
 /// The API keys collection: listed with GET, created with POST.
 pub(super) const LIST: &str = "/api/v0.4/admin/api-keys";
@@ -58,17 +58,7 @@ pub(super) fn remove_db(db: &Path) {
 /// The release sandbox on `db`, with its rate limit off.
 pub(super) fn sandbox(root: &Path, db: &Path) -> Result<Server, String> {
     Server::start(
-        Command::new(sandbox_bin(root))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--rate-limit",
-                "0",
-                "--org-rate-limit",
-                "0",
-                "--db",
-            ])
-            .arg(db),
+        unthrottled_sandbox(&sandbox_bin(root)).arg("--db").arg(db),
         START_TIMEOUT,
     )
 }

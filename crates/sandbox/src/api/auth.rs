@@ -39,7 +39,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let key = state
             .blocking(move |state| state.store.key_by_secret_hash(&hash))
             .await?
-            .ok_or_else(|| Problem::unauthorized("The API key is unknown or was deleted."))?;
+            .ok_or_else(unknown_key)?;
         if key.exp <= Utc::now().timestamp() {
             return Err(Problem::unauthorized("The API key has expired."));
         }
@@ -61,6 +61,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         }
         Ok(Self(key))
     }
+}
+
+/// The answer for a key the store does not hold: never made, or deleted,
+/// perhaps while its own request was under way.
+pub(super) fn unknown_key() -> Problem {
+    Problem::unauthorized("The API key is unknown or was deleted.")
 }
 
 /// The API key from `Authorization: Basic base64(key)`, also accepting the

@@ -10,19 +10,21 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::auth::Caller;
+use super::auth::{self, Caller};
 use super::problem::Problem;
 use super::{AppState, validate};
 use crate::keys;
-use crate::store::StoredKey;
+use crate::store::{Acting, StoredKey, Write};
 
 /// `createApiKey`.
 pub(super) async fn create(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
+    validate::no_parameters(query.as_deref())?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -69,9 +71,17 @@ pub(super) async fn create(
     };
     let hash = keys::hash(&secret);
     let stored = key.clone();
-    state
-        .blocking(move |state| state.store.insert_key(&stored, &hash))
+    let caller_id = caller.id.clone();
+    let written = state
+        .blocking(move |state| {
+            state
+                .store
+                .insert_key_as(acting(&caller_id), &stored, &hash)
+        })
         .await?;
+    if written == Write::CallerGone {
+        return Err(auth::unknown_key());
+    }
 
     let listed = listed(key, Utc::now().timestamp());
     let created = types::CreatedApiKey {
@@ -114,12 +124,21 @@ pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Caller(caller): Caller,
     key_id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
+    validate::no_parameters(query.as_deref())?;
     let key_id = validate::key_id(key_id.as_deref().ok().map(String::as_str))?.to_string();
     let id = key_id.clone();
-    let deleted = state
-        .blocking(move |state| state.store.delete_key(&caller.org_id, &id))
+    let written = state
+        .blocking(move |state| {
+            state
+                .store
+                .delete_key(acting(&caller.id), &caller.org_id, &id)
+        })
         .await?;
+    let Write::Done(deleted) = written else {
+        return Err(auth::unknown_key());
+    };
     if !deleted {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
@@ -127,6 +146,14 @@ pub(super) async fn delete(
         ));
     }
     Ok(json(StatusCode::OK, &key_id))
+}
+
+/// The caller as the store checks it, now.
+fn acting(key_id: &str) -> Acting<'_> {
+    Acting {
+        key_id,
+        now: Utc::now().timestamp(),
+    }
 }
 
 fn timestamp(seconds: i64) -> DateTime<Utc> {

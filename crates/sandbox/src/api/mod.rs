@@ -101,6 +101,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
             )
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn(problem::refuse_oversized_head))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             settings.body_limit,

@@ -115,6 +115,51 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The longest request target accepted, in bytes.
+const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The most header fields accepted.
+const MAX_HEADERS: usize = 64;
+/// The largest header section accepted, in bytes, counted as sent.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses a request whose target or header section is larger than any
+/// client of this API needs. hyper refuses far larger ones itself, but with
+/// a bare status and no body; below its limits these refusals come from
+/// here, as problems like every other error.
+pub(crate) async fn refuse_oversized_head(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        return Problem::new(
+            StatusCode::URI_TOO_LONG,
+            format!("The request target is longer than {MAX_TARGET_BYTES} bytes."),
+        )
+        .into_response();
+    }
+    let headers = request.headers();
+    // Name, `: `, value and CRLF, as on the wire.
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "The request has more than {MAX_HEADERS} header fields or more than \
+                 {MAX_HEADER_BYTES} bytes of them."
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Runs on every response: no caching anywhere, and any error that a layer
 /// below produced without a problem body (body limit, timeout, panic) gets
 /// one, so that clients see a single error shape.

@@ -262,3 +262,48 @@ pub fn add_keys(sandbox: &Sandbox, org: &str, prefix: &str, count: usize) {
         .expect("key");
     }
 }
+
+/// The sandbox binary that cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_alphamoon-sandbox");
+
+/// Starts the binary on a free loopback port, with both rate limits off,
+/// serving `db`, plus `extra` flags; its stderr is appended to `log`.
+/// Waits for its `listening on` line and returns the process and its URL.
+///
+/// This also tests that line as scripts rely on it: it must be the first
+/// line on stdout and name a loopback URL, and anything else fails the
+/// test. The xtask's `process::Server` is the tool-side counterpart, which
+/// reports failures as errors instead.
+pub fn start_binary(
+    db: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("stderr log");
+    let mut child = std::process::Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--rate-limit", "0"])
+        .args(["--org-rate-limit", "0", "--db"])
+        .arg(db)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line on stdout");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (child, url)
+}
