@@ -83,3 +83,23 @@ async fn a_request_that_outlives_the_grace_period_is_cut_off() {
         "the cut-off request was not answered"
     );
 }
+
+#[tokio::test]
+async fn a_connection_that_never_sent_its_headers_does_not_make_shutdown_fail() {
+    let sandbox = sandbox_with_slow_route().await;
+    let mut stalled = TcpStream::connect(sandbox.addr()).await.expect("connect");
+    stalled
+        .write_all(b"GET /slow/1 HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("half a request");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sandbox
+        .shutdown(Duration::from_millis(300))
+        .await
+        .expect("no request was running, so nothing was cut off");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut rest))
+        .await
+        .expect("the stalled connection is closed");
+    assert!(read.is_err() || rest.is_empty(), "{rest:?}");
+}
