@@ -749,3 +749,62 @@ async fn the_client_stream_returns_every_key_for_any_page_size() {
         assert_eq!((keys.len(), ids.len()), (23, 23), "page size {page_size}");
     }
 }
+
+#[tokio::test]
+async fn minting_keys_does_not_multiply_the_rate_limit() {
+    let (sandbox, admin) = sandbox_with(Settings {
+        rate_limit: Some(RateLimit {
+            per_second: 1000.0,
+            burst: 1000,
+        }),
+        org_rate_limit: Some(RateLimit {
+            per_second: 0.5,
+            burst: 4,
+        }),
+        ..Settings::default()
+    })
+    .await;
+    let org = org_of(&sandbox, &admin);
+    let exp = Utc::now().timestamp() + 3600;
+    // Minted offline, so that minting spends none of the org's allowance.
+    let minted: Vec<String> = (0..5)
+        .map(|i| {
+            issue_key(
+                sandbox.store(),
+                &org,
+                &format!("minted {i}"),
+                &[ADMIN_SCOPE],
+                exp,
+            )
+            .expect("key")
+            .1
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for secret in &minted {
+        for _ in 0..2 {
+            statuses.push(
+                call(&sandbox, "GET", KEYS, Some(&basic(secret)), None)
+                    .await
+                    .status,
+            );
+        }
+    }
+    let allowed = statuses.iter().filter(|&&s| s == 200).count();
+    assert_eq!(
+        allowed, 4,
+        "ten requests over five fresh keys: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 429),
+        "{statuses:?}"
+    );
+    let (_, other) = sandbox.create_org("Other").expect("org");
+    assert_eq!(
+        call(&sandbox, "GET", KEYS, Some(&basic(&other)), None)
+            .await
+            .status,
+        200,
+        "another organization has its own allowance"
+    );
+}
