@@ -239,9 +239,14 @@ pub(crate) fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
                 .then(|| value.parse::<u64>().ok())
                 .flatten()
                 .ok_or_else(|| {
+                    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
                     Problem::bad_request(
                         &name,
-                        format!("`{name}` must be a whole number, not `{value}`."),
+                        if digits {
+                            format!("`{name}` is too large.")
+                        } else {
+                            format!("`{name}` must be a whole number, not `{value}`.")
+                        },
                     )
                 })?,
         );

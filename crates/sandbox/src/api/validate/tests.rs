@@ -127,6 +127,7 @@ fn page_params_decode_and_refuse_what_they_do_not_know() {
         ("limit=ten", "limit"),
         ("offset=-1", "offset"),
         ("offset=9223372036854775808", "offset"),
+        ("offset=2530747759085509607562412032", "offset"),
         ("limt=5", "limt"),
         ("li%6Dit=0", "limit"),
         ("limit=1&limit=100", "limit"),
