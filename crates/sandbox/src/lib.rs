@@ -64,9 +64,9 @@ pub fn create_org_with_admin_key(
         id: format!("ORG:sandbox|{suffix}"),
         name: name.to_owned(),
     };
-    store.create_org(&org)?;
     let exp = Utc::now() + ADMIN_KEY_LIFETIME;
-    store_key(store, &org.id, "admin", Scope::ALL, exp.timestamp(), secret)?;
+    let admin = new_key(&org.id, "admin", Scope::ALL, exp.timestamp())?;
+    store.create_org(&org, &admin, &keys::hash(secret))?;
     Ok(org)
 }
 
@@ -92,16 +92,21 @@ fn store_key(
     exp: i64,
     secret: &str,
 ) -> Result<StoredKey, StoreError> {
-    let key = StoredKey {
+    let key = new_key(org_id, name, scopes, exp)?;
+    store.insert_key(&key, &keys::hash(secret))?;
+    Ok(key)
+}
+
+/// A key made now, with a fresh id.
+fn new_key(org_id: &str, name: &str, scopes: &[Scope], exp: i64) -> Result<StoredKey, StoreError> {
+    Ok(StoredKey {
         id: keys::new_id().map_err(|e| StoreError(e.to_string()))?,
         org_id: org_id.to_owned(),
         name: name.to_owned(),
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
         created_at: Utc::now().timestamp(),
         exp,
-    };
-    store.insert_key(&key, &keys::hash(secret))?;
-    Ok(key)
+    })
 }
 
 /// Adds `count` filler keys to `org_id` in bulk, for load tests and large

@@ -196,8 +196,12 @@ async fn accept_loop(
     let mut connections = JoinSet::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut http = http1::Builder::new();
+    // A client that sends its request and then shuts down its sending side
+    // (`nc -N`, many scripts) still gets its answer, and its DELETE still
+    // happens; by default hyper would drop the request on that end of input.
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .half_close(true);
     loop {
         let slot = tokio::select! {
             slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),

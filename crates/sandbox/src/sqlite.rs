@@ -247,14 +247,26 @@ impl Store for SqliteStore {
             .map_err(db_error)
     }
 
-    fn create_org(&self, org: &Org) -> Result<(), StoreError> {
-        self.write()
-            .execute(
-                "INSERT INTO orgs (id, name) VALUES (?1, ?2)",
-                params![org.id, org.name],
-            )
-            .map(drop)
-            .map_err(db_error)
+    fn create_org(
+        &self,
+        org: &Org,
+        first_key: &StoredKey,
+        secret_hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.write();
+        let tx = conn.transaction().map_err(db_error)?;
+        tx.execute(
+            "INSERT INTO orgs (id, name, key_count) VALUES (?1, ?2, 1)",
+            params![org.id, org.name],
+        )
+        .map_err(db_error)?;
+        insert_with(
+            &mut tx.prepare_cached(INSERT_KEY).map_err(db_error)?,
+            first_key,
+            secret_hash,
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)
     }
 
     fn insert_key(&self, key: &StoredKey, secret_hash: &SecretHash) -> Result<(), StoreError> {

@@ -72,8 +72,15 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store holds no organization yet.
     fn is_empty(&self) -> Result<bool, StoreError>;
 
-    /// Adds an organization.
-    fn create_org(&self, org: &Org) -> Result<(), StoreError>;
+    /// Adds an organization together with its first key, in one
+    /// transaction: an organization nobody holds a key to is never stored,
+    /// whenever the process is stopped.
+    fn create_org(
+        &self,
+        org: &Org,
+        first_key: &StoredKey,
+        secret_hash: &SecretHash,
+    ) -> Result<(), StoreError>;
 
     /// Adds a key under its organization, with the hash of its secret, as
     /// the server itself (a bootstrap, a fixture): no caller to check.

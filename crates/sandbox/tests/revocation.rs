@@ -62,8 +62,13 @@ impl Store for SlowToAnswerDeletes {
     fn is_empty(&self) -> Result<bool, StoreError> {
         self.inner.is_empty()
     }
-    fn create_org(&self, org: &Org) -> Result<(), StoreError> {
-        self.inner.create_org(org)
+    fn create_org(
+        &self,
+        org: &Org,
+        first_key: &StoredKey,
+        hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        self.inner.create_org(org, first_key, hash)
     }
     fn insert_key(&self, key: &StoredKey, hash: &SecretHash) -> Result<(), StoreError> {
         self.inner.insert_key(key, hash)
@@ -267,4 +272,42 @@ async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
         "the revoked key minted a key: {}",
         listed.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_sent_before_the_client_shuts_its_side_is_carried_out() {
+    let (sandbox, admin) = support::sandbox().await;
+    let org = sandbox
+        .store()
+        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&admin))
+        .expect("store")
+        .expect("admin")
+        .org_id;
+    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org);
+    let addr = sandbox.addr().to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&addr).expect("connect");
+        write!(
+            stream,
+            "DELETE {KEYS}/{} HTTP/1.1\r\nhost: sandbox\r\nauthorization: {}\r\n\r\n",
+            doomed.id,
+            basic(&admin)
+        )
+        .expect("send");
+        // As `nc -N` does: nothing more to send, but still listening.
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half close");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        answer
+    })
+    .await
+    .expect("client");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    let after = call(&sandbox, "GET", KEYS, Some(&basic(&secret)), None).await;
+    assert_eq!(after.status, 401);
 }

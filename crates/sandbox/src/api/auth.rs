@@ -72,6 +72,17 @@ pub(super) fn unknown_key() -> Problem {
 /// The API key from `Authorization: Basic base64(key)`, also accepting the
 /// RFC 7617 form `base64(key + ":")`.
 fn basic_credentials(headers: &HeaderMap) -> Result<String, Problem> {
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        // Which of two credentials would be the caller? Refused, not guessed.
+        return Err(Problem::unauthorized(
+            "The request has more than one Authorization header.",
+        ));
+    }
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| Problem::unauthorized("The Authorization header is missing."))?
@@ -126,5 +137,14 @@ mod tests {
             assert_eq!(problem.status(), StatusCode::UNAUTHORIZED, "{value}");
         }
         assert!(basic_credentials(&HeaderMap::new()).is_err());
+        let mut two = headers("Basic YW1rX3g=");
+        two.append(
+            header::AUTHORIZATION,
+            "Basic YW1rX3k=".parse().expect("value"),
+        );
+        assert_eq!(
+            basic_credentials(&two).expect_err("two").status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
 }

@@ -2,11 +2,16 @@
 use super::*;
 
 fn org(store: &SqliteStore, id: &str) {
+    let (admin, _) = key(id, 1_000_000);
     store
-        .create_org(&Org {
-            id: id.to_owned(),
-            name: id.to_owned(),
-        })
+        .create_org(
+            &Org {
+                id: id.to_owned(),
+                name: id.to_owned(),
+            },
+            &admin,
+            &[0xFF; 32],
+        )
         .expect("org");
 }
 
@@ -68,4 +73,28 @@ fn in_memory_reads_and_writes_mix_without_errors() {
     for reader in readers {
         reader.join().expect("reader");
     }
+}
+
+#[test]
+fn an_organization_and_its_first_key_are_stored_together_or_not_at_all() {
+    let store = SqliteStore::in_memory().expect("store");
+    let acme = Org {
+        id: "acme".to_owned(),
+        name: "Acme".to_owned(),
+    };
+    let (first, hash) = key("acme", 1);
+    store.create_org(&acme, &first, &hash).expect("acme");
+    let globex = Org {
+        id: "globex".to_owned(),
+        name: "Globex".to_owned(),
+    };
+    // The same secret hash again: the key cannot be stored, so neither is
+    // the organization.
+    let (clash, _) = key("globex", 2);
+    assert!(store.create_org(&globex, &clash, &hash).is_err());
+    let (second, other_hash) = key("globex", 3);
+    store
+        .create_org(&globex, &second, &other_hash)
+        .expect("globex was not half-stored by the failed attempt");
+    assert_eq!(store.list_keys("globex", 0, 10).expect("list").1, 1);
 }
