@@ -10,16 +10,7 @@ use alphamoon_sandbox::{ADMIN_SCOPE, RateLimit, Settings, issue_key};
 use base64::Engine as _;
 use chrono::Utc;
 use futures_util::TryStreamExt as _;
-use support::{KEYS, add_keys, basic, call, client, create_body, sandbox, sandbox_with};
-
-fn org_of(sandbox: &alphamoon_sandbox::Sandbox, secret: &str) -> String {
-    sandbox
-        .store()
-        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(secret))
-        .expect("store")
-        .expect("key exists")
-        .org_id
-}
+use support::{KEYS, add_keys, basic, call, client, create_body, org_of, sandbox, sandbox_with};
 
 #[tokio::test]
 async fn create_list_delete_through_the_generated_client() {

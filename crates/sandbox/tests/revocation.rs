@@ -227,12 +227,7 @@ fn a_key_deleted_through_one_process_fails_at_once_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
     let (sandbox, admin) = support::sandbox().await;
-    let org = sandbox
-        .store()
-        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&admin))
-        .expect("store")
-        .expect("admin")
-        .org_id;
+    let org = support::org_of(&sandbox, &admin);
     let (doomed, secret) = admin_scoped_key(sandbox.store(), &org);
     let (_, body) = support::create_body("minted late", &[ADMIN_SCOPE.as_str()]);
     let addr = sandbox.addr().to_string();
@@ -277,12 +272,7 @@ async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_sent_before_the_client_shuts_its_side_is_carried_out() {
     let (sandbox, admin) = support::sandbox().await;
-    let org = sandbox
-        .store()
-        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&admin))
-        .expect("store")
-        .expect("admin")
-        .org_id;
+    let org = support::org_of(&sandbox, &admin);
     let (doomed, secret) = admin_scoped_key(sandbox.store(), &org);
     let addr = sandbox.addr().to_string();
     let answer = tokio::task::spawn_blocking(move || {

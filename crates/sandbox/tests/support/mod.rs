@@ -239,6 +239,16 @@ async fn check_against_spec(
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// The organization whose key `secret` is.
+pub fn org_of(sandbox: &Sandbox, secret: &str) -> String {
+    sandbox
+        .store()
+        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(secret))
+        .expect("store")
+        .expect("key exists")
+        .org_id
+}
+
 /// A client for `secret` against `sandbox`, without retries.
 pub fn client(sandbox: &Sandbox, secret: &str) -> Client {
     Client::builder(secret)
