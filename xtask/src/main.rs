@@ -9,6 +9,8 @@ mod bench;
 mod check;
 mod conformance;
 mod derived;
+#[allow(dead_code)] // `ci` and the bench start it next
+mod postgres;
 mod process;
 
 use std::path::{Path, PathBuf};

@@ -29,7 +29,7 @@ const STDERR_KEPT: usize = 64 * 1024;
 
 /// A command's program and arguments, for messages; never its environment,
 /// which can hold the sandbox key.
-fn describe(command: &Command) -> String {
+pub(crate) fn describe(command: &Command) -> String {
     std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(|part| part.to_string_lossy().into_owned())

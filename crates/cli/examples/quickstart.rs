@@ -27,7 +27,7 @@ fn request(name: &str, days: i64, scopes: Vec<Scope>) -> types::builder::CreateA
 async fn main() -> Result<()> {
     step(1, "Start the sandbox (in memory) and make an organization");
     let sandbox = Sandbox::start_in_memory(Settings::default()).await?;
-    let (org, admin_key) = sandbox.create_org("Acme")?;
+    let (org, admin_key) = sandbox.create_org("Acme").await?;
     println!("   sandbox at {}, organization {}", sandbox.url(), org.id);
     let admin = Client::builder(&admin_key)
         .base_url(&sandbox.url())

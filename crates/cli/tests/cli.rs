@@ -42,7 +42,7 @@ impl Env {
 
     async fn with(settings: Settings) -> Self {
         let sandbox = Sandbox::start_in_memory(settings).await.expect("sandbox");
-        let (_, admin) = sandbox.create_org("Acme").expect("org");
+        let (_, admin) = sandbox.create_org("Acme").await.expect("org");
         Self { sandbox, admin }
     }
 
@@ -64,10 +64,11 @@ impl Env {
         serde_json::from_slice(&output.stdout).expect("stdout is JSON")
     }
 
-    fn org(&self) -> String {
+    async fn org(&self) -> String {
         self.sandbox
             .store()
             .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&self.admin))
+            .await
             .expect("store")
             .expect("admin")
             .org_id
@@ -202,7 +203,7 @@ async fn create_list_rotate_delete_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_for_people() {
     let env = Env::new().await;
-    let org = env.org();
+    let org = env.org().await;
     issue_key(
         env.sandbox.store(),
         &org,
@@ -210,6 +211,7 @@ async fn tables_for_people() {
         &[Scope::WorkspaceFileUpload],
         Utc::now().timestamp() - 10,
     )
+    .await
     .expect("key");
     issue_key(
         env.sandbox.store(),
@@ -218,6 +220,7 @@ async fn tables_for_people() {
         &[Scope::WorkspaceFileUpload],
         Utc::now().timestamp() + 3 * 86_400 + 60,
     )
+    .await
     .expect("key");
 
     let created = env
@@ -385,7 +388,7 @@ async fn a_key_flag_beats_the_environment_and_two_key_flags_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_exit_1_for_the_api_and_2_for_usage() {
     let env = Env::new().await;
-    let org = env.org();
+    let org = env.org().await;
 
     // Missing key: an actionable message, exit 2.
     let missing = run(&["--base-url", &env.sandbox.url(), "keys", "list"], &[]).await;
@@ -416,6 +419,7 @@ async fn failures_exit_1_for_the_api_and_2_for_usage() {
         &[ADMIN_SCOPE],
         Utc::now().timestamp() - 1,
     )
+    .await
     .expect("key");
     let out = env.run_as(&expired, &["keys", "list"]).await;
     let message = assert_failure(&out, 1);
@@ -433,6 +437,7 @@ async fn failures_exit_1_for_the_api_and_2_for_usage() {
         &[Scope::WorkspaceFileDownload],
         Utc::now().timestamp() + 3600,
     )
+    .await
     .expect("key");
     let message = assert_failure(&env.run_as(&reader, &["keys", "list"]).await, 1);
     assert!(message.contains("HTTP 403 Forbidden"), "{message}");
@@ -497,7 +502,7 @@ async fn rotate_with_a_failing_delete_keeps_the_old_key_and_says_so() {
         ..Settings::default()
     })
     .await;
-    let org = env.org();
+    let org = env.org().await;
     let (old, _) = issue_key(
         env.sandbox.store(),
         &org,
@@ -505,6 +510,7 @@ async fn rotate_with_a_failing_delete_keeps_the_old_key_and_says_so() {
         &[Scope::WorkspaceFileUpload],
         Utc::now().timestamp() + 3600,
     )
+    .await
     .expect("key");
 
     let output = env
@@ -525,7 +531,12 @@ async fn rotate_with_a_failing_delete_keeps_the_old_key_and_says_so() {
     );
     assert_eq!(printed["deleted"], Value::Null);
 
-    let (keys, total) = env.sandbox.store().list_keys(&org, 0, 100).expect("list");
+    let (keys, total) = env
+        .sandbox
+        .store()
+        .list_keys(&org, 0, 100)
+        .await
+        .expect("list");
     assert_eq!(total, 3, "admin, old and new");
     assert!(keys.iter().any(|k| k.id == old.id));
 }
@@ -533,7 +544,7 @@ async fn rotate_with_a_failing_delete_keeps_the_old_key_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotate_with_a_failing_create_deletes_nothing() {
     let env = Env::new().await;
-    let org = env.org();
+    let org = env.org().await;
     // The caller may not grant the old key's scope, so the create fails.
     let (old, _) = issue_key(
         env.sandbox.store(),
@@ -542,6 +553,7 @@ async fn rotate_with_a_failing_create_deletes_nothing() {
         &[Scope::WorkspaceFileUpload],
         Utc::now().timestamp() + 3600,
     )
+    .await
     .expect("key");
     let (_, narrow) = issue_key(
         env.sandbox.store(),
@@ -550,13 +562,19 @@ async fn rotate_with_a_failing_create_deletes_nothing() {
         &[ADMIN_SCOPE],
         Utc::now().timestamp() + 3600,
     )
+    .await
     .expect("key");
     let message = assert_failure(&env.run_as(&narrow, &["keys", "rotate", &old.id]).await, 1);
     assert!(
         message.contains("cannot create the new key, old key unchanged"),
         "{message}"
     );
-    let (keys, _) = env.sandbox.store().list_keys(&org, 0, 100).expect("list");
+    let (keys, _) = env
+        .sandbox
+        .store()
+        .list_keys(&org, 0, 100)
+        .await
+        .expect("list");
     assert!(keys.iter().any(|k| k.id == old.id));
 }
 

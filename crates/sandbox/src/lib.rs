@@ -1,5 +1,6 @@
 //! `alphamoon-sandbox`: a stateful reference server for the Alphamoon
-//! Workspace organization API keys API, on embedded SQLite.
+//! Workspace organization API keys API, on embedded SQLite or, for several
+//! processes sharing one truth, on PostgreSQL.
 //!
 //! It follows the project's OpenAPI spec, enforces Basic auth and scopes
 //! like the real service, and keeps its state, so that the client, the CLI
@@ -11,7 +12,7 @@
 //! use alphamoon_sandbox::{Sandbox, Settings};
 //!
 //! let sandbox = Sandbox::start_in_memory(Settings::default()).await?;
-//! let (org, admin_key) = sandbox.create_org("Acme")?;
+//! let (org, admin_key) = sandbox.create_org("Acme").await?;
 //! let client = alphamoon_client::Client::builder(&admin_key)
 //!     .base_url(&sandbox.url())
 //!     .build()?;
@@ -23,6 +24,7 @@
 
 mod api;
 pub mod keys;
+pub mod postgres;
 mod ratelimit;
 mod server;
 pub mod sqlite;
@@ -34,10 +36,11 @@ use alphamoon_client::Scope;
 use chrono::Utc;
 
 pub use api::{ADMIN_SCOPE, Settings, router};
-pub use ratelimit::RateLimit;
+pub use postgres::PgStore;
+pub use ratelimit::{Limiter, RateLimit, Verdict};
 pub use server::{ConnectionLimits, Sandbox, ShutdownError};
 pub use sqlite::SqliteStore;
-pub use store::{Org, Store, StoreError, StoredKey};
+pub use store::{Org, Store, StoreError, StoreFuture, StoredKey};
 
 /// How long the first admin key of a new organization lives.
 pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
@@ -45,62 +48,60 @@ pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 /// Creates an organization and its first admin key, which holds every
 /// scope. Returns the organization and the key's secret, which exists
 /// nowhere else.
-pub fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
-    let secret = keys::new_secret().map_err(|e| StoreError(e.to_string()))?;
-    let org = create_org_with_admin_key(store, name, &secret)?;
+pub async fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
+    let secret = keys::new_secret().map_err(StoreError::failed)?;
+    let (org, admin) = new_org(name)?;
+    store.create_org(&org, &admin, &keys::hash(&secret)).await?;
     Ok((org, secret))
 }
 
 /// Creates an organization whose first admin key, holding every scope, is
-/// `secret`: for callers that must put the secret somewhere safe before it
-/// is stored (the bootstrap key file).
-pub fn create_org_with_admin_key(
+/// `secret`, if the store holds no organization yet: the bootstrap of a
+/// fresh database, which several processes may try at once. `None` if the
+/// store already had one (and `secret` was not stored).
+pub async fn create_first_org(
     store: &dyn Store,
     name: &str,
     secret: &str,
-) -> Result<Org, StoreError> {
-    let suffix = keys::random_hex(10).map_err(|e| StoreError(e.to_string()))?;
+) -> Result<Option<Org>, StoreError> {
+    let (org, admin) = new_org(name)?;
+    let created = store
+        .create_first_org(&org, &admin, &keys::hash(secret))
+        .await?;
+    Ok(created.then_some(org))
+}
+
+/// A new organization with a fresh id, and its first admin key.
+fn new_org(name: &str) -> Result<(Org, StoredKey), StoreError> {
+    let suffix = keys::random_hex(10).map_err(StoreError::failed)?;
     let org = Org {
         id: format!("ORG:sandbox|{suffix}"),
         name: name.to_owned(),
     };
     let exp = Utc::now() + ADMIN_KEY_LIFETIME;
     let admin = new_key(&org.id, "admin", Scope::ALL, exp.timestamp())?;
-    store.create_org(&org, &admin, &keys::hash(secret))?;
-    Ok(org)
+    Ok((org, admin))
 }
 
 /// Stores a new key for `org_id` directly, bypassing the API's checks (an
 /// `exp` in the past makes an expired key). Returns it with its secret.
-pub fn issue_key(
+pub async fn issue_key(
     store: &dyn Store,
     org_id: &str,
     name: &str,
     scopes: &[Scope],
     exp: i64,
 ) -> Result<(StoredKey, String), StoreError> {
-    let secret = keys::new_secret().map_err(|e| StoreError(e.to_string()))?;
-    let key = store_key(store, org_id, name, scopes, exp, &secret)?;
-    Ok((key, secret))
-}
-
-fn store_key(
-    store: &dyn Store,
-    org_id: &str,
-    name: &str,
-    scopes: &[Scope],
-    exp: i64,
-    secret: &str,
-) -> Result<StoredKey, StoreError> {
+    let secret = keys::new_secret().map_err(StoreError::failed)?;
     let key = new_key(org_id, name, scopes, exp)?;
-    store.insert_key(&key, &keys::hash(secret))?;
-    Ok(key)
+    store.insert_key(&key, &keys::hash(&secret)).await?;
+    Ok((key, secret))
 }
 
 /// A key made now, with a fresh id.
 fn new_key(org_id: &str, name: &str, scopes: &[Scope], exp: i64) -> Result<StoredKey, StoreError> {
     Ok(StoredKey {
-        id: keys::new_id().map_err(|e| StoreError(e.to_string()))?,
+        id: keys::new_id().map_err(StoreError::failed)?,
         org_id: org_id.to_owned(),
         name: name.to_owned(),
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
@@ -112,7 +113,7 @@ fn new_key(org_id: &str, name: &str, scopes: &[Scope], exp: i64) -> Result<Store
 /// Adds `count` filler keys to `org_id` in bulk, for load tests and large
 /// demo stores. Their secrets are never made (each stores a random hash),
 /// so they can be listed and deleted but never authenticate.
-pub fn seed_keys(store: &SqliteStore, org_id: &str, count: usize) -> Result<(), StoreError> {
+pub async fn seed_keys(store: &dyn Store, org_id: &str, count: usize) -> Result<(), StoreError> {
     const BATCH: usize = 10_000;
     let exp = (Utc::now() + ADMIN_KEY_LIFETIME).timestamp();
     let mut done = 0;
@@ -121,9 +122,9 @@ pub fn seed_keys(store: &SqliteStore, org_id: &str, count: usize) -> Result<(), 
         let mut rows = Vec::with_capacity(batch);
         for i in 0..batch {
             let mut hash = [0u8; 32];
-            getrandom::fill(&mut hash).map_err(|e| StoreError(e.to_string()))?;
+            getrandom::fill(&mut hash).map_err(StoreError::failed)?;
             let key = StoredKey {
-                id: keys::new_id().map_err(|e| StoreError(e.to_string()))?,
+                id: keys::new_id().map_err(StoreError::failed)?,
                 org_id: org_id.to_owned(),
                 name: format!("seeded key {}", done + i + 1),
                 scopes: vec![Scope::WorkspaceFileUpload.as_str().to_owned()],
@@ -132,7 +133,7 @@ pub fn seed_keys(store: &SqliteStore, org_id: &str, count: usize) -> Result<(), 
             };
             rows.push((key, hash));
         }
-        store.bulk_insert(&rows)?;
+        store.bulk_insert(&rows).await?;
         done += batch;
     }
     Ok(())

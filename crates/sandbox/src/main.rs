@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alphamoon_sandbox::{ConnectionLimits, RateLimit, Sandbox, Settings, SqliteStore, Store};
+use alphamoon_sandbox::{
+    ConnectionLimits, PgStore, RateLimit, Sandbox, Settings, SqliteStore, Store,
+};
 use clap::{Args, Parser, Subcommand};
 
 // Serving a page allocates many small strings; under load glibc's malloc
@@ -17,7 +19,7 @@ use clap::{Args, Parser, Subcommand};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A stateful reference server for the Alphamoon Workspace organization
-/// API keys API, on embedded SQLite.
+/// API keys API, on embedded SQLite or a shared PostgreSQL.
 ///
 /// With no subcommand it serves the API. It prints `listening on
 /// http://ADDR` once it accepts requests. Keys are `amk_` followed by 49
@@ -44,9 +46,8 @@ enum OrgCommand {
     /// Add an organization and print its first admin key (holding every
     /// scope) on standard output. The key is shown once.
     Create {
-        /// The database file to add the organization to.
-        #[arg(long, value_name = "PATH")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// The organization's name.
         #[arg(long)]
         name: String,
@@ -57,29 +58,78 @@ enum OrgCommand {
     },
 }
 
+/// Where the state lives: a SQLite file (the default), memory, or a
+/// PostgreSQL database that several processes can share.
 #[derive(Debug, Args)]
-struct ServeArgs {
-    /// The address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-
+struct DatabaseArgs {
     /// The SQLite database file; created if missing. It runs in WAL mode,
     /// so `PATH-wal` and `PATH-shm` appear beside it.
     #[arg(
         long,
         value_name = "PATH",
         default_value = "sandbox.db",
-        conflicts_with = "in_memory"
+        conflicts_with_all = ["in_memory", "database_url"]
     )]
     db: PathBuf,
 
     /// Keep everything in memory; it is gone when the server stops.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "database_url")]
     in_memory: bool,
+
+    /// A PostgreSQL database to keep everything in, as
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, shared by every sandbox
+    /// process pointed at it. The schema is created or upgraded at start.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ALPHAMOON_SANDBOX_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+
+    /// With --database-url: the most connections this process opens to
+    /// PostgreSQL (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = alphamoon_sandbox::postgres::DEFAULT_POOL_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    database_pool_size: u64,
+}
+
+impl DatabaseArgs {
+    async fn open(&self) -> Result<Arc<dyn Store>, String> {
+        Ok(match &self.database_url {
+            Some(url) => {
+                let size = usize::try_from(self.database_pool_size).unwrap_or(usize::MAX);
+                // The URL may hold a password: it is never repeated.
+                Arc::new(
+                    PgStore::connect(url, size)
+                        .await
+                        .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))?,
+                )
+            }
+            None if self.in_memory => {
+                Arc::new(SqliteStore::in_memory().map_err(|e| e.to_string())?)
+            }
+            None => Arc::new(
+                SqliteStore::open(&self.db)
+                    .map_err(|e| format!("cannot open {}: {e}", self.db.display()))?,
+            ),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+
+    #[command(flatten)]
+    database: DatabaseArgs,
 
     /// On a fresh database, create an organization and its first admin key
     /// (holding every scope) and write the key to PATH (mode 0600). On later
-    /// starts the file is left alone and no key is printed.
+    /// starts the file is left alone and no key is printed. Of several
+    /// processes started together on one empty database, exactly one
+    /// creates the organization and writes PATH.
     #[arg(long, value_name = "PATH")]
     bootstrap_key_file: Option<PathBuf>,
 
@@ -160,14 +210,20 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.command {
-        Some(Command::Org(OrgCommand::Create {
-            db,
-            name,
-            filler_keys,
-        })) => create_org(&db, &name, filler_keys),
-        None => serve(cli.serve),
-    };
+    let result = tokio::runtime::Runtime::new()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match cli.command {
+                    Some(Command::Org(OrgCommand::Create {
+                        database,
+                        name,
+                        filler_keys,
+                    })) => create_org(&database, &name, filler_keys).await,
+                    None => serve(cli.serve).await,
+                }
+            })
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -177,10 +233,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn create_org(db: &Path, name: &str, filler_keys: usize) -> Result<(), String> {
-    let store = SqliteStore::open(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-    let (org, secret) = alphamoon_sandbox::create_org(&store, name).map_err(|e| e.to_string())?;
-    alphamoon_sandbox::seed_keys(&store, &org.id, filler_keys).map_err(|e| e.to_string())?;
+async fn create_org(database: &DatabaseArgs, name: &str, filler_keys: usize) -> Result<(), String> {
+    let store = database.open().await?;
+    let (org, secret) = alphamoon_sandbox::create_org(store.as_ref(), name)
+        .await
+        .map_err(|e| e.to_string())?;
+    alphamoon_sandbox::seed_keys(store.as_ref(), &org.id, filler_keys)
+        .await
+        .map_err(|e| e.to_string())?;
     eprintln!(
         "created organization {} ({}); its admin key follows, shown once:",
         org.id, org.name
@@ -209,18 +269,11 @@ fn check_descriptors(max_connections: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+async fn serve(args: ServeArgs) -> Result<(), String> {
     check_descriptors(args.max_connections)?;
-    let store: Arc<dyn Store> = if args.in_memory {
-        Arc::new(SqliteStore::in_memory().map_err(|e| e.to_string())?)
-    } else {
-        Arc::new(
-            SqliteStore::open(&args.db)
-                .map_err(|e| format!("cannot open {}: {e}", args.db.display()))?,
-        )
-    };
+    let store = args.database.open().await?;
     if let Some(path) = &args.bootstrap_key_file {
-        bootstrap(store.as_ref(), path)?;
+        bootstrap(store.as_ref(), path).await?;
     }
     let settings = Settings {
         rate_limit: rate_limit(args.rate_limit, args.rate_limit_burst),
@@ -237,60 +290,69 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         ..Settings::default()
     };
 
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-        let sandbox = Sandbox::serve(listener, store, &settings).map_err(|e| e.to_string())?;
-        println!("listening on {}", sandbox.url());
-        let _ = std::io::stdout().flush();
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        sandbox
-            .shutdown(Duration::from_secs(args.shutdown_grace_secs))
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!("stopped");
-        Ok(())
-    })
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let sandbox = Sandbox::serve(listener, store, &settings).map_err(|e| e.to_string())?;
+    println!("listening on {}", sandbox.url());
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    sandbox
+        .shutdown(Duration::from_secs(args.shutdown_grace_secs))
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
-/// Writes a first admin key to `path` if the database is fresh, all or
-/// nothing: the key is in place at `path` before anything is stored, and
-/// removed again if storing fails. So a path that cannot be written leaves
-/// the database empty, and the next start can bootstrap again.
-fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
-    if !store.is_empty().map_err(|e| e.to_string())? {
-        eprintln!(
-            "database already has organizations; {} left as it is",
-            path.display()
-        );
-        return Ok(());
-    }
+/// Creates the first organization of a fresh database and writes its admin
+/// key to `path`. The key is written and synced under a name of its own
+/// first, so a path that cannot be written stores nothing. It is renamed
+/// into place only by the process whose store found the database empty:
+/// of several replicas started together, the one that created the
+/// organization, and no other, writes `path`.
+async fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
     let secret = alphamoon_sandbox::keys::new_secret().map_err(|e| e.to_string())?;
-    // A name of its own beside `path`, so that no other file is touched and
-    // the rename stays within one directory.
+    // Beside `path`, so that the rename stays within one directory.
     let mut pending = path.as_os_str().to_owned();
     pending.push(format!(
         ".{}.tmp",
         alphamoon_sandbox::keys::random_hex(6).map_err(|e| e.to_string())?
     ));
     let pending = PathBuf::from(pending);
-    let written =
-        write_secret_file(&pending, &secret).and_then(|()| std::fs::rename(&pending, path));
-    if let Err(e) = written {
+    if let Err(e) = write_secret_file(&pending, &secret) {
         let _ = std::fs::remove_file(&pending);
         return Err(format!(
             "cannot write the bootstrap key to {}: {e}",
             path.display()
         ));
     }
-    let org =
-        alphamoon_sandbox::create_org_with_admin_key(store, "sandbox", &secret).map_err(|e| {
-            let _ = std::fs::remove_file(path);
-            format!("cannot create the bootstrap organization: {e}")
-        })?;
+    let created = alphamoon_sandbox::create_first_org(store, "sandbox", &secret).await;
+    let org = match created {
+        Ok(Some(org)) => org,
+        Ok(None) => {
+            let _ = std::fs::remove_file(&pending);
+            eprintln!(
+                "database already has organizations; {} left as it is",
+                path.display()
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            return Err(format!("cannot create the bootstrap organization: {e}"));
+        }
+    };
+    // The organization is stored: from here on the key must not be lost.
+    std::fs::rename(&pending, path).map_err(|e| {
+        format!(
+            "created organization {} but cannot move its admin key from {} to {}: {e}",
+            org.id,
+            pending.display(),
+            path.display()
+        )
+    })?;
     eprintln!(
         "created organization {} with an admin key holding every scope; key written to {}",
         org.id,

@@ -1,19 +1,16 @@
-//! Rate limits. The API asks a [`Limiter`] before each request; this
-//! process's limiter is governor's keyed GCRA ([`LocalLimiter`]). The
-//! interface is async and takes the whole key, so that a limiter whose
-//! state lives in a shared database (replicas on one store) or one that
-//! also counts per organization fits behind it unchanged.
+//! Rate limits. The API asks a [`Limiter`] before each request. A process
+//! on its own store uses governor's keyed GCRA ([`LocalLimiter`]); replicas
+//! on PostgreSQL share theirs in the database (`crate::postgres`), which is
+//! why the interface is async and may fail.
 
-use std::future::Future;
 use std::num::NonZeroU32;
-use std::pin::Pin;
 use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::store::StoredKey;
+use crate::store::{StoreFuture, StoredKey};
 
 /// How many requests a key may make: `per_second` on average, in bursts of
 /// up to `burst`.
@@ -43,12 +40,13 @@ impl Default for RateLimit {
     }
 }
 
-/// What [`Limiter::check`] resolves to: `Err` holds how long until the key
-/// may make its next request.
-pub(crate) type Verdict<'a> = Pin<Box<dyn Future<Output = Result<(), Duration>> + Send + 'a>>;
+/// What [`Limiter::check`] resolves to: `Err` inside holds how long until
+/// the key may make its next request. A limiter that keeps its state in the
+/// database can fail like any store call.
+pub type Verdict<'a> = StoreFuture<'a, Result<(), Duration>>;
 
 /// Decides whether a key may make a request now, and counts it if so.
-pub(crate) trait Limiter: Send + Sync {
+pub trait Limiter: Send + Sync {
     /// Takes one request's worth of `key`'s allowance, or says how long to
     /// wait.
     fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a>;
@@ -96,8 +94,19 @@ impl LocalLimiter {
 
 impl Limiter for LocalLimiter {
     fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a> {
-        Box::pin(std::future::ready(self.check_now(key)))
+        Box::pin(std::future::ready(Ok(self.check_now(key))))
     }
+}
+
+/// A limit as GCRA's parameters: one request is let through every
+/// `period`, and `burst` back to back (the token bucket's rate and depth).
+/// Every limiter multiplies the two, so both are kept where that cannot
+/// overflow a u64 of nanoseconds: at most a day between requests, at most
+/// 100,000 in a burst.
+pub(crate) fn bounded(limit: RateLimit) -> (Duration, u32) {
+    let period = Duration::from_secs_f64(1.0 / limit.per_second.max(1.0 / MAX_WAIT_SECS))
+        .max(Duration::from_nanos(1));
+    (period, limit.burst.clamp(1, MAX_BURST))
 }
 
 /// One GCRA cell per id, all under the same limit.
@@ -108,14 +117,8 @@ struct Cells {
 
 impl Cells {
     fn new(limit: RateLimit) -> Self {
-        // GCRA lets one request through every `period`, and `burst` back to
-        // back: the token bucket's rate and depth. governor multiplies the
-        // two in u64 nanoseconds, so both are kept where that cannot
-        // overflow: at most a day between requests, at most 100,000 in a
-        // burst.
-        let period = Duration::from_secs_f64(1.0 / limit.per_second.max(1.0 / MAX_WAIT_SECS))
-            .max(Duration::from_nanos(1));
-        let burst = NonZeroU32::new(limit.burst.clamp(1, MAX_BURST)).unwrap_or(NonZeroU32::MIN);
+        let (period, burst) = bounded(limit);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)
             .expect("the period is positive")
             .allow_burst(burst);

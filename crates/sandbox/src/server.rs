@@ -100,8 +100,8 @@ impl Sandbox {
     }
 
     /// Adds an organization and returns it with its first admin key.
-    pub fn create_org(&self, name: &str) -> Result<(Org, String), StoreError> {
-        crate::create_org(self.store.as_ref(), name)
+    pub async fn create_org(&self, name: &str) -> Result<(Org, String), StoreError> {
+        crate::create_org(self.store.as_ref(), name).await
     }
 
     /// Stops accepting connections, lets the requests in flight finish and

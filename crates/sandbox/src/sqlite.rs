@@ -14,14 +14,21 @@ use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::SecretHash;
-use crate::store::{Acting, Org, Store, StoreError, StoredKey, Write};
+use crate::store::{
+    Acting, Org, Store, StoreError, StoreFuture, StoredKey, Write, scopes_from_column,
+    scopes_to_column,
+};
 
-const SCHEMA: &str = "
+/// The schema's versions, oldest first; `PRAGMA user_version` records how
+/// many of them a database has. The first is the schema the sandbox had
+/// before versions were counted, written so that it adopts such a database
+/// as it is.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS orgs (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -40,7 +47,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 ) STRICT;
 -- The list order; a page is a range scan of this index.
 CREATE INDEX IF NOT EXISTS api_keys_list_order ON api_keys (org_id, created_at, id);
-";
+"];
 
 const READERS: usize = 4;
 
@@ -48,9 +55,18 @@ const READERS: usize = 4;
 /// fails.
 const BUSY_TIMEOUT_MS: u32 = 5000;
 
-/// A [`Store`] on SQLite.
-#[derive(Debug)]
+/// A [`Store`] on SQLite. Cloning it shares the database.
+#[derive(Clone, Debug)]
 pub struct SqliteStore {
+    db: Arc<Db>,
+}
+
+/// The connections. Every call on them blocks, so the [`Store`] methods
+/// run them on tokio's blocking pool: a call can wait on the disk or on a
+/// database lock (up to `busy_timeout`), and must not hold an async worker,
+/// and with it every request that worker would serve, while it does.
+#[derive(Debug)]
+struct Db {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -80,13 +96,20 @@ impl DerefMut for Held<'_> {
 }
 
 fn db_error(e: rusqlite::Error) -> StoreError {
-    StoreError(e.to_string())
+    use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked};
+    match e.sqlite_error_code() {
+        // Another process holds the database longer than `busy_timeout`,
+        // or its file is out of reach for now.
+        Some(DatabaseBusy | DatabaseLocked | CannotOpen) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::failed(e),
+    }
 }
 
 impl SqliteStore {
-    /// Opens (creating if need be) the database file at `path`.
+    /// Opens (creating if need be) the database file at `path`, and brings
+    /// its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with(
+        Db::open(
             path,
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
             None,
@@ -98,26 +121,80 @@ impl SqliteStore {
         // A name starting with `/` is what makes a memdb database shared by
         // every connection of this process that opens it; the random part
         // keeps two stores apart. It is gone when the last connection closes.
-        let name = crate::keys::random_hex(16).map_err(|e| StoreError(e.to_string()))?;
-        Self::open_with(
+        let name = crate::keys::random_hex(16).map_err(StoreError::failed)?;
+        Db::open(
             Path::new(&format!("file:/alphamoon-sandbox-{name}?vfs=memdb")),
             "",
             Some(RwLock::new(())),
         )
     }
 
-    fn open_with(
+    /// The schema version of this database: how many migrations it has.
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        let version: i64 = self
+            .db
+            .read()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(db_error)?;
+        Ok(usize::try_from(version).unwrap_or(usize::MAX))
+    }
+
+    /// Runs `work` on the blocking pool.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let db = Arc::clone(&self.db);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || work(&db))
+                .await
+                .map_err(StoreError::failed)?
+        })
+    }
+}
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Applies the migrations `conn`'s database lacks, all in one transaction
+/// that holds the write lock, so that two processes starting on one file
+/// do not both apply them.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(db_error)?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Failed(format!(
+            "the database has schema version {version}, newer than this sandbox's {}; \
+             run a newer alphamoon-sandbox",
+            MIGRATIONS.len()
+        )));
+    }
+    for (applied, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(migration).map_err(db_error)?;
+        tx.pragma_update(None, "user_version", applied + 1)
+            .map_err(db_error)?;
+    }
+    tx.commit().map_err(db_error)
+}
+
+impl Db {
+    fn open(
         path: &Path,
         writer_pragmas: &str,
         memdb_gate: Option<RwLock<()>>,
-    ) -> Result<Self, StoreError> {
-        let writer = Connection::open(path).map_err(db_error)?;
+    ) -> Result<SqliteStore, StoreError> {
+        let mut writer = Connection::open(path).map_err(db_error)?;
         writer
             .execute_batch(&format!(
                 "{writer_pragmas} PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
             ))
             .map_err(db_error)?;
-        writer.execute_batch(SCHEMA).map_err(db_error)?;
+        migrate(&mut writer)?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = Connection::open(path).map_err(db_error)?;
@@ -129,11 +206,13 @@ impl SqliteStore {
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<_, StoreError>>()?;
-        Ok(Self {
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-            memdb_gate,
+        Ok(SqliteStore {
+            db: Arc::new(Self {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                memdb_gate,
+            }),
         })
     }
 
@@ -181,9 +260,7 @@ impl SqliteStore {
         }
     }
 
-    /// Inserts many keys in one transaction, for benchmarks and tests that
-    /// need large stores fast. Counts are kept as by [`Store::insert_key`].
-    pub fn bulk_insert(&self, keys: &[(StoredKey, SecretHash)]) -> Result<(), StoreError> {
+    fn bulk_insert(&self, keys: &[(StoredKey, SecretHash)]) -> Result<(), StoreError> {
         let mut conn = self.write();
         let tx = conn.transaction().map_err(db_error)?;
         {
@@ -200,77 +277,19 @@ impl SqliteStore {
         }
         tx.commit().map_err(db_error)
     }
-}
 
-const INSERT_KEY: &str =
-    "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-const ADJUST_COUNT: &str = "UPDATE orgs SET key_count = key_count + ?1 WHERE id = ?2";
-const KEY_COLUMNS: &str = "id, org_id, name, scopes, created_at, exp";
-
-fn insert_with(
-    statement: &mut rusqlite::CachedStatement<'_>,
-    key: &StoredKey,
-    hash: &SecretHash,
-) -> rusqlite::Result<()> {
-    statement
-        .execute(params![
-            key.id,
-            key.org_id,
-            key.name,
-            key.scopes.join(" "),
-            key.created_at,
-            key.exp,
-            hash.as_slice()
-        ])
-        .map(drop)
-}
-
-fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
-    let scopes: String = row.get(3)?;
-    Ok(StoredKey {
-        id: row.get(0)?,
-        org_id: row.get(1)?,
-        name: row.get(2)?,
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-        created_at: row.get(4)?,
-        exp: row.get(5)?,
-    })
-}
-
-impl Store for SqliteStore {
-    fn is_empty(&self) -> Result<bool, StoreError> {
-        self.read()
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM orgs)", [], |row| {
-                row.get(0)
-            })
-            .map_err(db_error)
-    }
-
-    fn create_org(
-        &self,
+    /// Stores an organization and its first key in `tx`.
+    fn add_org(
+        tx: &rusqlite::Transaction<'_>,
         org: &Org,
         first_key: &StoredKey,
         secret_hash: &SecretHash,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.write();
-        let tx = conn.transaction().map_err(db_error)?;
+    ) -> rusqlite::Result<()> {
         tx.execute(
             "INSERT INTO orgs (id, name, key_count) VALUES (?1, ?2, 1)",
             params![org.id, org.name],
-        )
-        .map_err(db_error)?;
-        insert_with(
-            &mut tx.prepare_cached(INSERT_KEY).map_err(db_error)?,
-            first_key,
-            secret_hash,
-        )
-        .map_err(db_error)?;
-        tx.commit().map_err(db_error)
-    }
-
-    fn insert_key(&self, key: &StoredKey, secret_hash: &SecretHash) -> Result<(), StoreError> {
-        self.bulk_insert(std::slice::from_ref(&(key.clone(), *secret_hash)))
+        )?;
+        insert_with(&mut tx.prepare_cached(INSERT_KEY)?, first_key, secret_hash)
     }
 
     fn key_by_secret_hash(
@@ -328,40 +347,6 @@ impl Store for SqliteStore {
         result.map_err(db_error)
     }
 
-    fn insert_key_as(
-        &self,
-        caller: Acting<'_>,
-        key: &StoredKey,
-        secret_hash: &SecretHash,
-    ) -> Result<Write<()>, StoreError> {
-        self.write_as(caller, |tx| {
-            insert_with(&mut tx.prepare_cached(INSERT_KEY)?, key, secret_hash)?;
-            tx.prepare_cached(ADJUST_COUNT)?
-                .execute(params![1, key.org_id])?;
-            Ok(())
-        })
-    }
-
-    fn delete_key(
-        &self,
-        caller: Acting<'_>,
-        org_id: &str,
-        key_id: &str,
-    ) -> Result<Write<bool>, StoreError> {
-        self.write_as(caller, |tx| {
-            let deleted = tx
-                .prepare_cached("DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2")?
-                .execute(params![key_id, org_id])?;
-            if deleted == 1 {
-                tx.prepare_cached(ADJUST_COUNT)?
-                    .execute(params![-1, org_id])?;
-            }
-            Ok(deleted == 1)
-        })
-    }
-}
-
-impl SqliteStore {
     /// Runs `work` in one transaction that first checks that `caller` still
     /// exists and has not expired. The transaction takes the write lock
     /// before that check (`BEGIN IMMEDIATE`), so no delete, from this
@@ -385,6 +370,166 @@ impl SqliteStore {
         let result = work(&tx).map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         Ok(Write::Done(result))
+    }
+}
+
+const INSERT_KEY: &str =
+    "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const ADJUST_COUNT: &str = "UPDATE orgs SET key_count = key_count + ?1 WHERE id = ?2";
+const KEY_COLUMNS: &str = "id, org_id, name, scopes, created_at, exp";
+
+fn insert_with(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    key: &StoredKey,
+    hash: &SecretHash,
+) -> rusqlite::Result<()> {
+    statement
+        .execute(params![
+            key.id,
+            key.org_id,
+            key.name,
+            scopes_to_column(&key.scopes),
+            key.created_at,
+            key.exp,
+            hash.as_slice()
+        ])
+        .map(drop)
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
+    let scopes: String = row.get(3)?;
+    Ok(StoredKey {
+        id: row.get(0)?,
+        org_id: row.get(1)?,
+        name: row.get(2)?,
+        scopes: scopes_from_column(&scopes),
+        created_at: row.get(4)?,
+        exp: row.get(5)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn create_org<'a>(
+        &'a self,
+        org: &'a Org,
+        first_key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, ()> {
+        let (org, first_key, secret_hash) = (org.clone(), first_key.clone(), *secret_hash);
+        self.run(move |db| {
+            let mut conn = db.write();
+            let tx = conn.transaction().map_err(db_error)?;
+            Db::add_org(&tx, &org, &first_key, &secret_hash).map_err(db_error)?;
+            tx.commit().map_err(db_error)
+        })
+    }
+
+    fn create_first_org<'a>(
+        &'a self,
+        org: &'a Org,
+        first_key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, bool> {
+        let (org, first_key, secret_hash) = (org.clone(), first_key.clone(), *secret_hash);
+        self.run(move |db| {
+            let mut conn = db.write();
+            // The write lock first, so that of two processes on one file
+            // only one finds it empty.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let empty: bool = tx
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM orgs)", [], |row| {
+                    row.get(0)
+                })
+                .map_err(db_error)?;
+            if empty {
+                Db::add_org(&tx, &org, &first_key, &secret_hash).map_err(db_error)?;
+                tx.commit().map_err(db_error)?;
+            }
+            Ok(empty)
+        })
+    }
+
+    fn insert_key<'a>(
+        &'a self,
+        key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, ()> {
+        let row = vec![(key.clone(), *secret_hash)];
+        self.run(move |db| db.bulk_insert(&row))
+    }
+
+    fn insert_key_as<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Write<()>> {
+        let (caller_id, now) = (caller.key_id.to_owned(), caller.now);
+        let (key, secret_hash) = (key.clone(), *secret_hash);
+        self.run(move |db| {
+            let caller = Acting {
+                key_id: &caller_id,
+                now,
+            };
+            db.write_as(caller, |tx| {
+                insert_with(&mut tx.prepare_cached(INSERT_KEY)?, &key, &secret_hash)?;
+                tx.prepare_cached(ADJUST_COUNT)?
+                    .execute(params![1, key.org_id])?;
+                Ok(())
+            })
+        })
+    }
+
+    fn key_by_secret_hash<'a>(
+        &'a self,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Option<StoredKey>> {
+        let secret_hash = *secret_hash;
+        self.run(move |db| db.key_by_secret_hash(&secret_hash))
+    }
+
+    fn list_keys<'a>(
+        &'a self,
+        org_id: &'a str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
+        let org_id = org_id.to_owned();
+        self.run(move |db| db.list_keys(&org_id, offset, limit))
+    }
+
+    fn delete_key<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        org_id: &'a str,
+        key_id: &'a str,
+    ) -> StoreFuture<'a, Write<bool>> {
+        let (caller_id, now) = (caller.key_id.to_owned(), caller.now);
+        let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
+        self.run(move |db| {
+            let caller = Acting {
+                key_id: &caller_id,
+                now,
+            };
+            db.write_as(caller, |tx| {
+                let deleted = tx
+                    .prepare_cached("DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2")?
+                    .execute(params![key_id, org_id])?;
+                if deleted == 1 {
+                    tx.prepare_cached(ADJUST_COUNT)?
+                        .execute(params![-1, org_id])?;
+                }
+                Ok(deleted == 1)
+            })
+        })
+    }
+
+    fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
+        let rows = keys.to_vec();
+        self.run(move |db| db.bulk_insert(&rows))
     }
 }
 

@@ -1,7 +1,11 @@
-//! The storage interface the API is written against. SQLite implements it
-//! (`crate::sqlite`); a PostgreSQL backend can implement the same trait.
+//! The storage interface the API is written against. SQLite
+//! (`crate::sqlite`) and PostgreSQL (`crate::postgres`) implement it. The
+//! API's rules live in the handlers, above this interface: a store only
+//! keeps rows, and does each write as one transaction.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::keys::SecretHash;
 
@@ -34,11 +38,27 @@ pub struct StoredKey {
 /// A failure of the storage backend. Its text is logged, never sent to
 /// clients.
 #[derive(Debug)]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The database cannot be reached or is busy: the same request may
+    /// succeed later, and clients are told so (503 with `Retry-After`).
+    Unavailable(String),
+    /// Anything else.
+    Failed(String),
+}
+
+impl StoreError {
+    /// A failure that retrying will not cure.
+    pub fn failed(error: impl fmt::Display) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "storage error: {}", self.0)
+        match self {
+            Self::Unavailable(message) => write!(f, "database unavailable: {message}"),
+            Self::Failed(message) => write!(f, "storage error: {message}"),
+        }
     }
 }
 
@@ -66,54 +86,98 @@ pub enum Write<T> {
     CallerGone,
 }
 
-/// What the API needs from storage. Every method is a short synchronous
-/// call; writes are durable when they return.
-pub trait Store: Send + Sync + 'static {
-    /// Whether the store holds no organization yet.
-    fn is_empty(&self) -> Result<bool, StoreError>;
+/// What a store call resolves to.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// What the API needs from storage. Writes are durable when their future
+/// resolves. A future dropped before it resolves may or may not have
+/// written, but never half of a write.
+pub trait Store: Send + Sync + 'static {
     /// Adds an organization together with its first key, in one
     /// transaction: an organization nobody holds a key to is never stored,
     /// whenever the process is stopped.
-    fn create_org(
-        &self,
-        org: &Org,
-        first_key: &StoredKey,
-        secret_hash: &SecretHash,
-    ) -> Result<(), StoreError>;
+    fn create_org<'a>(
+        &'a self,
+        org: &'a Org,
+        first_key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Adds an organization as [`create_org`](Self::create_org) does, but
+    /// only if the store holds none yet; `false` if it already did. Of
+    /// several processes that try at once on one database, exactly one
+    /// succeeds.
+    fn create_first_org<'a>(
+        &'a self,
+        org: &'a Org,
+        first_key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, bool>;
 
     /// Adds a key under its organization, with the hash of its secret, as
-    /// the server itself (a bootstrap, a fixture): no caller to check.
-    fn insert_key(&self, key: &StoredKey, secret_hash: &SecretHash) -> Result<(), StoreError>;
+    /// the server itself (a fixture, a test): no caller to check.
+    fn insert_key<'a>(
+        &'a self,
+        key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, ()>;
 
     /// Adds a key as [`insert_key`](Self::insert_key) does, if `caller`
     /// still may.
-    fn insert_key_as(
-        &self,
-        caller: Acting<'_>,
-        key: &StoredKey,
-        secret_hash: &SecretHash,
-    ) -> Result<Write<()>, StoreError>;
+    fn insert_key_as<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Write<()>>;
 
     /// The key whose secret has this hash: the authentication lookup.
-    fn key_by_secret_hash(&self, secret_hash: &SecretHash)
-    -> Result<Option<StoredKey>, StoreError>;
+    fn key_by_secret_hash<'a>(
+        &'a self,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Option<StoredKey>>;
 
     /// One page of an organization's keys ordered by creation time then id,
-    /// and how many keys it holds in all.
-    fn list_keys(
-        &self,
-        org_id: &str,
+    /// and how many keys it holds in all, read at one instant.
+    fn list_keys<'a>(
+        &'a self,
+        org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> Result<(Vec<StoredKey>, u64), StoreError>;
+    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)>;
 
     /// Deletes a key of the organization if `caller` still may; `false` if
     /// the organization has no such key.
-    fn delete_key(
+    fn delete_key<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        org_id: &'a str,
+        key_id: &'a str,
+    ) -> StoreFuture<'a, Write<bool>>;
+
+    /// Adds many filler keys in as few transactions as the backend likes,
+    /// for load tests and large demo stores.
+    fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()>;
+
+    /// The rate limiter that shares its state with every process on this
+    /// store, if the backend keeps one; `None` means each process limits
+    /// on its own.
+    fn shared_limiter(
         &self,
-        caller: Acting<'_>,
-        org_id: &str,
-        key_id: &str,
-    ) -> Result<Write<bool>, StoreError>;
+        _per_key: Option<crate::RateLimit>,
+        _per_org: Option<crate::RateLimit>,
+    ) -> Option<Box<dyn crate::ratelimit::Limiter>> {
+        None
+    }
+}
+
+/// How both backends keep a key's scopes in one column: wire values
+/// separated by spaces (no scope contains one).
+pub(crate) fn scopes_to_column(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+/// The inverse of [`scopes_to_column`].
+pub(crate) fn scopes_from_column(column: &str) -> Vec<String> {
+    column.split_whitespace().map(str::to_owned).collect()
 }

@@ -138,7 +138,7 @@ async fn raw_flow_conforms_to_the_spec() {
 #[tokio::test]
 async fn every_authentication_failure_is_a_401_with_a_challenge() {
     let (sandbox, admin) = sandbox().await;
-    let org = org_of(&sandbox, &admin);
+    let org = org_of(&sandbox, &admin).await;
     let (expired, expired_secret) = issue_key(
         sandbox.store(),
         &org,
@@ -146,6 +146,7 @@ async fn every_authentication_failure_is_a_401_with_a_challenge() {
         &[ADMIN_SCOPE],
         Utc::now().timestamp() - 60,
     )
+    .await
     .expect("expired key");
     let (_, deleted_secret) = issue_key(
         sandbox.store(),
@@ -154,12 +155,14 @@ async fn every_authentication_failure_is_a_401_with_a_challenge() {
         &[ADMIN_SCOPE],
         Utc::now().timestamp() + 3600,
     )
+    .await
     .expect("key");
     let deleted = call(&sandbox, "GET", KEYS, Some(&basic(&deleted_secret)), None).await;
     assert_eq!(deleted.status, 200, "works before it is deleted");
     let id = sandbox
         .store()
         .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&deleted_secret))
+        .await
         .expect("store")
         .expect("key")
         .id;
@@ -221,7 +224,7 @@ async fn the_rfc_7617_form_with_an_empty_password_is_accepted() {
 #[tokio::test]
 async fn keys_without_the_admin_scope_get_403_everywhere() {
     let (sandbox, admin) = sandbox().await;
-    let org = org_of(&sandbox, &admin);
+    let org = org_of(&sandbox, &admin).await;
     let (_, reader) = issue_key(
         sandbox.store(),
         &org,
@@ -229,6 +232,7 @@ async fn keys_without_the_admin_scope_get_403_everywhere() {
         &[Scope::WorkspaceCollectionRead],
         Utc::now().timestamp() + 3600,
     )
+    .await
     .expect("key");
     let auth = basic(&reader);
     let some_id = "31b7de83bfa24a9dbf2150beb5e5660b";
@@ -250,7 +254,7 @@ async fn keys_without_the_admin_scope_get_403_everywhere() {
 #[tokio::test]
 async fn a_key_cannot_grant_scopes_it_does_not_hold() {
     let (sandbox, admin) = sandbox().await;
-    let org = org_of(&sandbox, &admin);
+    let org = org_of(&sandbox, &admin).await;
     let (_, limited) = issue_key(
         sandbox.store(),
         &org,
@@ -258,6 +262,7 @@ async fn a_key_cannot_grant_scopes_it_does_not_hold() {
         &[ADMIN_SCOPE, Scope::WorkspaceCollectionCreate],
         Utc::now().timestamp() + 3600,
     )
+    .await
     .expect("key");
     let auth = basic(&limited);
     let refused = call(
@@ -289,7 +294,7 @@ async fn a_key_cannot_grant_scopes_it_does_not_hold() {
 #[tokio::test]
 async fn organizations_never_see_each_other() {
     let (sandbox, admin_a) = sandbox().await;
-    let (_, admin_b) = sandbox.create_org("Globex").expect("org");
+    let (_, admin_b) = sandbox.create_org("Globex").await.expect("org");
     let a = client(&sandbox, &admin_a);
     let b = client(&sandbox, &admin_b);
     let a_keys = a.list_api_keys().send().await.expect("list").into_inner();
@@ -505,7 +510,7 @@ async fn create_rejects_bad_input_naming_the_field() {
 #[tokio::test]
 async fn list_orders_pages_and_flags_expired_keys() {
     let (sandbox, admin) = sandbox().await;
-    let org = org_of(&sandbox, &admin);
+    let org = org_of(&sandbox, &admin).await;
     let (expired, _) = issue_key(
         sandbox.store(),
         &org,
@@ -513,8 +518,9 @@ async fn list_orders_pages_and_flags_expired_keys() {
         &[Scope::WorkspaceFileUpload],
         Utc::now().timestamp() - 1,
     )
+    .await
     .expect("key");
-    add_keys(&sandbox, &org, "k", 5);
+    add_keys(&sandbox, &org, "k", 5).await;
     let client = client(&sandbox, &admin);
     let all = client
         .list_api_keys()
@@ -591,8 +597,8 @@ async fn list_orders_pages_and_flags_expired_keys() {
 #[tokio::test]
 async fn paging_stays_stable_while_keys_are_added() {
     let (sandbox, admin) = sandbox().await;
-    let org = org_of(&sandbox, &admin);
-    add_keys(&sandbox, &org, "k", 9);
+    let org = org_of(&sandbox, &admin).await;
+    add_keys(&sandbox, &org, "k", 9).await;
     let client = client(&sandbox, &admin);
     let first = client
         .list_api_keys()
@@ -602,7 +608,7 @@ async fn paging_stays_stable_while_keys_are_added() {
         .await
         .expect("page")
         .into_inner();
-    add_keys(&sandbox, &org, "new", 3);
+    add_keys(&sandbox, &org, "new", 3).await;
     let second = client
         .list_api_keys()
         .offset(5)
@@ -713,7 +719,7 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
     assert!(err.retry_after().is_some());
     // Other keys have buckets of their own.
-    let (_, other) = sandbox.create_org("Other").expect("org");
+    let (_, other) = sandbox.create_org("Other").await.expect("org");
     assert_eq!(
         call(&sandbox, "GET", KEYS, Some(&basic(&other)), None)
             .await
@@ -725,8 +731,8 @@ async fn the_rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn the_client_stream_returns_every_key_for_any_page_size() {
     let (sandbox, admin) = sandbox().await;
-    let org = org_of(&sandbox, &admin);
-    add_keys(&sandbox, &org, "k", 22);
+    let org = org_of(&sandbox, &admin).await;
+    add_keys(&sandbox, &org, "k", 22).await;
     let client = client(&sandbox, &admin);
     for page_size in [1, 7, 100] {
         let keys: Vec<_> = client
@@ -755,22 +761,22 @@ async fn minting_keys_does_not_multiply_the_rate_limit() {
         ..Settings::default()
     })
     .await;
-    let org = org_of(&sandbox, &admin);
+    let org = org_of(&sandbox, &admin).await;
     let exp = Utc::now().timestamp() + 3600;
     // Minted offline, so that minting spends none of the org's allowance.
-    let minted: Vec<String> = (0..5)
-        .map(|i| {
-            issue_key(
-                sandbox.store(),
-                &org,
-                &format!("minted {i}"),
-                &[ADMIN_SCOPE],
-                exp,
-            )
-            .expect("key")
-            .1
-        })
-        .collect();
+    let mut minted = Vec::new();
+    for i in 0..5 {
+        let (_, secret) = issue_key(
+            sandbox.store(),
+            &org,
+            &format!("minted {i}"),
+            &[ADMIN_SCOPE],
+            exp,
+        )
+        .await
+        .expect("key");
+        minted.push(secret);
+    }
     let mut statuses = Vec::new();
     for secret in &minted {
         for _ in 0..2 {
@@ -790,7 +796,7 @@ async fn minting_keys_does_not_multiply_the_rate_limit() {
         statuses.iter().all(|&s| s == 200 || s == 429),
         "{statuses:?}"
     );
-    let (_, other) = sandbox.create_org("Other").expect("org");
+    let (_, other) = sandbox.create_org("Other").await.expect("org");
     assert_eq!(
         call(&sandbox, "GET", KEYS, Some(&basic(&other)), None)
             .await

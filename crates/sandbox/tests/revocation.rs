@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use alphamoon_sandbox::keys::SecretHash;
 use alphamoon_sandbox::store::{Acting, Write};
 use alphamoon_sandbox::{
-    ADMIN_SCOPE, Org, Sandbox, Settings, SqliteStore, Store, StoreError, StoredKey, issue_key,
+    ADMIN_SCOPE, Org, Sandbox, Settings, SqliteStore, Store, StoreFuture, StoredKey, issue_key,
 };
 use support::{KEYS, basic, call};
 
@@ -46,61 +46,76 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// A key of `org` holding the admin scope, so that it can list keys.
-fn admin_scoped_key(store: &dyn Store, org: &str) -> (StoredKey, String) {
+async fn admin_scoped_key(store: &dyn Store, org: &str) -> (StoredKey, String) {
     let exp = chrono::Utc::now().timestamp() + 3600;
-    issue_key(store, org, "doomed", &[ADMIN_SCOPE], exp).expect("key")
+    issue_key(store, org, "doomed", &[ADMIN_SCOPE], exp)
+        .await
+        .expect("key")
 }
 
 /// A store whose deletes commit and then take `delay` more to return, so
 /// that the request times out after the key is already gone.
 struct SlowToAnswerDeletes {
-    inner: SqliteStore,
+    inner: Arc<dyn Store>,
     delay: Duration,
 }
 
 impl Store for SlowToAnswerDeletes {
-    fn is_empty(&self) -> Result<bool, StoreError> {
-        self.inner.is_empty()
-    }
-    fn create_org(
-        &self,
-        org: &Org,
-        first_key: &StoredKey,
-        hash: &SecretHash,
-    ) -> Result<(), StoreError> {
+    fn create_org<'a>(
+        &'a self,
+        org: &'a Org,
+        first_key: &'a StoredKey,
+        hash: &'a SecretHash,
+    ) -> StoreFuture<'a, ()> {
         self.inner.create_org(org, first_key, hash)
     }
-    fn insert_key(&self, key: &StoredKey, hash: &SecretHash) -> Result<(), StoreError> {
+    fn create_first_org<'a>(
+        &'a self,
+        org: &'a Org,
+        first_key: &'a StoredKey,
+        hash: &'a SecretHash,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.create_first_org(org, first_key, hash)
+    }
+    fn insert_key<'a>(&'a self, key: &'a StoredKey, hash: &'a SecretHash) -> StoreFuture<'a, ()> {
         self.inner.insert_key(key, hash)
     }
-    fn key_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<StoredKey>, StoreError> {
+    fn key_by_secret_hash<'a>(
+        &'a self,
+        hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Option<StoredKey>> {
         self.inner.key_by_secret_hash(hash)
     }
-    fn list_keys(
-        &self,
-        org_id: &str,
+    fn list_keys<'a>(
+        &'a self,
+        org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> Result<(Vec<StoredKey>, u64), StoreError> {
+    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
         self.inner.list_keys(org_id, offset, limit)
     }
-    fn insert_key_as(
-        &self,
-        caller: Acting<'_>,
-        key: &StoredKey,
-        hash: &SecretHash,
-    ) -> Result<Write<()>, StoreError> {
+    fn insert_key_as<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        key: &'a StoredKey,
+        hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Write<()>> {
         self.inner.insert_key_as(caller, key, hash)
     }
-    fn delete_key(
-        &self,
-        caller: Acting<'_>,
-        org_id: &str,
-        key_id: &str,
-    ) -> Result<Write<bool>, StoreError> {
-        let deleted = self.inner.delete_key(caller, org_id, key_id);
-        std::thread::sleep(self.delay);
-        deleted
+    fn delete_key<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        org_id: &'a str,
+        key_id: &'a str,
+    ) -> StoreFuture<'a, Write<bool>> {
+        Box::pin(async move {
+            let deleted = self.inner.delete_key(caller, org_id, key_id).await;
+            tokio::time::sleep(self.delay).await;
+            deleted
+        })
+    }
+    fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
+        self.inner.bulk_insert(keys)
     }
 }
 
@@ -118,23 +133,24 @@ async fn sandbox_with_a_key_in_use(
         ..Settings::default()
     };
     let store: Arc<dyn Store> = Arc::new(SlowToAnswerDeletes {
-        inner: SqliteStore::in_memory().expect("store"),
+        inner: support::fresh_store().await,
         delay,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let sandbox = Sandbox::serve(listener, Arc::clone(&store), &settings).expect("serve");
-    let (org, admin) = sandbox.create_org("Acme").expect("org");
-    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org.id);
+    let (org, admin) = sandbox.create_org("Acme").await.expect("org");
+    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org.id).await;
     let in_use = call(&sandbox, "GET", KEYS, Some(&basic(&secret)), None).await;
     assert_eq!(in_use.status, 200);
     (sandbox, store, admin, doomed, secret)
 }
 
+/// Whether `secret`'s key is stored, asked from a blocking thread.
 fn is_stored(store: &dyn Store, secret: &str) -> bool {
-    store
-        .key_by_secret_hash(&alphamoon_sandbox::keys::hash(secret))
+    tokio::runtime::Handle::current()
+        .block_on(store.key_by_secret_hash(&alphamoon_sandbox::keys::hash(secret)))
         .expect("store")
         .is_some()
 }
@@ -180,25 +196,33 @@ async fn a_delete_that_times_out_after_committing_still_revokes_the_key() {
     )
     .await;
     assert_eq!(timed_out.status, 503, "{:?}", timed_out.body);
-    eventually("the delete committed", || {
-        !is_stored(store.as_ref(), &secret)
-    });
+    let watched = Arc::clone(&store);
+    let watched_secret = secret.clone();
+    tokio::task::spawn_blocking(move || {
+        eventually("the delete committed", || {
+            !is_stored(watched.as_ref(), &watched_secret)
+        });
+    })
+    .await
+    .expect("watcher");
     let after = call(&sandbox, "GET", KEYS, Some(&basic(&secret)), None).await;
     assert_eq!(after.status, 401, "the deleted key still works");
 }
 
-#[test]
-fn a_key_deleted_through_one_process_fails_at_once_on_another() {
+#[tokio::test]
+async fn a_key_deleted_through_one_process_fails_at_once_on_another() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("shared.db");
     let store = SqliteStore::open(&db).expect("store");
-    let (org, admin) = alphamoon_sandbox::create_org(&store, "Acme").expect("org");
+    let (org, admin) = alphamoon_sandbox::create_org(&store, "Acme")
+        .await
+        .expect("org");
     let (mut a, url_a) = support::start_binary(&db, &[], &dir.path().join("a.log"));
     let (mut b, url_b) = support::start_binary(&db, &[], &dir.path().join("b.log"));
     let addr_a = url_a.trim_start_matches("http://");
     let addr_b = url_b.trim_start_matches("http://");
     for round in 0..5 {
-        let (doomed, secret) = admin_scoped_key(&store, &org.id);
+        let (doomed, secret) = admin_scoped_key(&store, &org.id).await;
         assert_eq!(list_status(addr_a, &secret), 200, "round {round}: A");
         assert_eq!(list_status(addr_b, &secret), 200, "round {round}: B");
         let mut stream = TcpStream::connect(addr_a).expect("connect");
@@ -227,8 +251,8 @@ fn a_key_deleted_through_one_process_fails_at_once_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
     let (sandbox, admin) = support::sandbox().await;
-    let org = support::org_of(&sandbox, &admin);
-    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org);
+    let org = support::org_of(&sandbox, &admin).await;
+    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org).await;
     let (_, body) = support::create_body("minted late", &[ADMIN_SCOPE.as_str()]);
     let addr = sandbox.addr().to_string();
     // The headers now, so that the request is authenticated while the key
@@ -272,8 +296,8 @@ async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_sent_before_the_client_shuts_its_side_is_carried_out() {
     let (sandbox, admin) = support::sandbox().await;
-    let org = support::org_of(&sandbox, &admin);
-    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org);
+    let org = support::org_of(&sandbox, &admin).await;
+    let (doomed, secret) = admin_scoped_key(sandbox.store(), &org).await;
     let addr = sandbox.addr().to_string();
     let answer = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(&addr).expect("connect");

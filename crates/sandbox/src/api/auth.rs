@@ -37,7 +37,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         // very next lookup. The lookup is one indexed read.
         let hash = keys::hash(&secret);
         let key = state
-            .blocking(move |state| state.store.key_by_secret_hash(&hash))
+            .store
+            .key_by_secret_hash(&hash)
             .await?
             .ok_or_else(unknown_key)?;
         if key.exp <= Utc::now().timestamp() {
@@ -50,7 +51,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             ));
         }
         if let Some(limiter) = &state.limiter
-            && let Err(wait) = limiter.check(&key).await
+            && let Err(wait) = limiter.check(&key).await?
         {
             let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
             return Err(Problem::new(

@@ -69,15 +69,9 @@ pub(super) async fn create(
         created_at: Utc::now().timestamp(),
         exp: request.exp.timestamp(),
     };
-    let hash = keys::hash(&secret);
-    let stored = key.clone();
-    let caller_id = caller.id.clone();
     let written = state
-        .blocking(move |state| {
-            state
-                .store
-                .insert_key_as(acting(&caller_id), &stored, &hash)
-        })
+        .store
+        .insert_key_as(acting(&caller.id), &key, &keys::hash(&secret))
         .await?;
     if written == Write::CallerGone {
         return Err(auth::unknown_key());
@@ -104,9 +98,7 @@ pub(super) async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let (offset, limit) = validate::page_params(query.as_deref())?;
-    let (keys, total) = state
-        .blocking(move |state| state.store.list_keys(&caller.org_id, offset, limit))
-        .await?;
+    let (keys, total) = state.store.list_keys(&caller.org_id, offset, limit).await?;
     let now = Utc::now().timestamp();
     let page = types::ApiKeyList {
         api_keys: keys.into_iter().map(|k| listed(k, now)).collect(),
@@ -128,13 +120,9 @@ pub(super) async fn delete(
 ) -> Result<Response, Problem> {
     validate::no_parameters(query.as_deref())?;
     let key_id = validate::key_id(key_id.as_deref().ok().map(String::as_str))?.to_string();
-    let id = key_id.clone();
     let written = state
-        .blocking(move |state| {
-            state
-                .store
-                .delete_key(acting(&caller.id), &caller.org_id, &id)
-        })
+        .store
+        .delete_key(acting(&caller.id), &caller.org_id, &key_id)
         .await?;
     let Write::Done(deleted) = written else {
         return Err(auth::unknown_key());

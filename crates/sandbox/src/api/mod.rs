@@ -62,26 +62,19 @@ struct AppState {
     max_key_lifetime: Option<Duration>,
 }
 
-impl AppState {
-    /// Runs storage work on tokio's blocking pool. A store call can wait on
-    /// the disk or on a database lock (up to SQLite's `busy_timeout`), and
-    /// must not hold an async worker, and with it every request that worker
-    /// would serve, while it does.
-    async fn blocking<T: Send + 'static>(
-        self: &Arc<Self>,
-        work: impl FnOnce(&Self) -> Result<T, crate::store::StoreError> + Send + 'static,
-    ) -> Result<T, Problem> {
-        let state = Arc::clone(self);
-        Ok(tokio::task::spawn_blocking(move || work(&state)).await??)
-    }
-}
-
 /// The API as an axum router, with its middleware.
 pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
+    // A store that several processes share keeps the limits' state too, so
+    // that spreading requests over processes does not multiply allowances.
+    let limiter = store
+        .shared_limiter(settings.rate_limit, settings.org_rate_limit)
+        .or_else(|| {
+            LocalLimiter::new(settings.rate_limit, settings.org_rate_limit)
+                .map(|limiter| Box::new(limiter) as Box<dyn Limiter>)
+        });
     let state = Arc::new(AppState {
         store,
-        limiter: LocalLimiter::new(settings.rate_limit, settings.org_rate_limit)
-            .map(|limiter| Box::new(limiter) as Box<dyn Limiter>),
+        limiter,
         max_key_lifetime: settings.max_key_lifetime,
     });
     Router::new()

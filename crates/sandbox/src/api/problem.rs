@@ -67,15 +67,23 @@ impl Problem {
     }
 }
 
+/// What a client is told to wait before retrying while the database is
+/// out of reach or the request timed out.
+const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 1;
+
 impl From<StoreError> for Problem {
     fn from(error: StoreError) -> Self {
-        Self::internal(&error)
-    }
-}
-
-impl From<tokio::task::JoinError> for Problem {
-    fn from(error: tokio::task::JoinError) -> Self {
-        Self::internal(&error)
+        match error {
+            StoreError::Unavailable(_) => {
+                tracing::warn!("{error}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The sandbox's database is unavailable; try again.",
+                )
+                .with_retry_after(RETRY_AFTER_UNAVAILABLE_SECS)
+            }
+            StoreError::Failed(_) => Self::internal(&error),
+        }
     }
 }
 
@@ -175,9 +183,16 @@ pub(crate) async fn finish_response(mut response: Response) -> Response {
             StatusCode::SERVICE_UNAVAILABLE => "The request took too long; try again.",
             _ => "The server failed to handle the request.",
         };
-        let mut replaced = Problem::new(status, detail).into_response();
+        let mut replaced = Problem::new(status, detail);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            replaced = replaced.with_retry_after(RETRY_AFTER_UNAVAILABLE_SECS);
+        }
+        let mut replaced = replaced.into_response();
         for (name, value) in response.headers() {
-            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            if name != header::CONTENT_TYPE
+                && name != header::CONTENT_LENGTH
+                && !replaced.headers().contains_key(name)
+            {
                 replaced.headers_mut().insert(name.clone(), value.clone());
             }
         }

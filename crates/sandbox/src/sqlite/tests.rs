@@ -1,7 +1,7 @@
 //! Unit tests of the parent module.
 use super::*;
 
-fn org(store: &SqliteStore, id: &str) {
+async fn org(store: &SqliteStore, id: &str) {
     let (admin, _) = key(id, 1_000_000);
     store
         .create_org(
@@ -12,6 +12,7 @@ fn org(store: &SqliteStore, id: &str) {
             &admin,
             &[0xFF; 32],
         )
+        .await
         .expect("org");
 }
 
@@ -29,39 +30,43 @@ fn key(org_id: &str, i: usize) -> (StoredKey, SecretHash) {
     (key, hash)
 }
 
-#[test]
-fn in_memory_stores_are_private_and_their_readers_see_the_writes() {
+#[tokio::test]
+async fn in_memory_stores_are_private_and_their_readers_see_the_writes() {
     let a = SqliteStore::in_memory().expect("a");
     let b = SqliteStore::in_memory().expect("b");
-    org(&a, "org");
-    // `is_empty` reads through a reader connection, not the writer.
-    assert!(!a.is_empty().expect("read a"));
-    assert!(b.is_empty().expect("read b"), "stores do not share data");
+    org(&a, "org").await;
+    // Lists read through a reader connection, not the writer.
+    assert_eq!(a.list_keys("org", 0, 10).await.expect("read a").1, 1);
+    assert_eq!(
+        b.list_keys("org", 0, 10).await.expect("read b").1,
+        0,
+        "stores do not share data"
+    );
     let (k, hash) = key("org", 1);
-    a.insert_key(&k, &hash).expect("insert");
-    assert_eq!(a.key_by_secret_hash(&hash).expect("lookup"), Some(k));
+    a.insert_key(&k, &hash).await.expect("insert");
+    assert_eq!(a.key_by_secret_hash(&hash).await.expect("lookup"), Some(k));
 }
 
-#[test]
-fn in_memory_reads_and_writes_mix_without_errors() {
-    let store = std::sync::Arc::new(SqliteStore::in_memory().expect("store"));
-    org(&store, "org");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_reads_and_writes_mix_without_errors() {
+    let store = SqliteStore::in_memory().expect("store");
+    org(&store, "org").await;
     let writer = {
-        let store = std::sync::Arc::clone(&store);
-        std::thread::spawn(move || {
+        let store = store.clone();
+        tokio::spawn(async move {
             for i in 0..2000 {
                 let (k, hash) = key("org", i);
-                store.insert_key(&k, &hash).expect("insert");
+                store.insert_key(&k, &hash).await.expect("insert");
             }
         })
     };
     let readers: Vec<_> = (0..4)
         .map(|_| {
-            let store = std::sync::Arc::clone(&store);
-            std::thread::spawn(move || {
+            let store = store.clone();
+            tokio::spawn(async move {
                 let mut seen = 0;
                 while seen < 2000 {
-                    let (page, total) = store.list_keys("org", 0, 100).expect("list");
+                    let (page, total) = store.list_keys("org", 0, 100).await.expect("list");
                     assert!(total >= seen, "the total never goes back");
                     assert_eq!(page.len() as u64, total.min(100), "page matches total");
                     seen = total;
@@ -69,21 +74,21 @@ fn in_memory_reads_and_writes_mix_without_errors() {
             })
         })
         .collect();
-    writer.join().expect("writer");
+    writer.await.expect("writer");
     for reader in readers {
-        reader.join().expect("reader");
+        reader.await.expect("reader");
     }
 }
 
-#[test]
-fn an_organization_and_its_first_key_are_stored_together_or_not_at_all() {
+#[tokio::test]
+async fn an_organization_and_its_first_key_are_stored_together_or_not_at_all() {
     let store = SqliteStore::in_memory().expect("store");
     let acme = Org {
         id: "acme".to_owned(),
         name: "Acme".to_owned(),
     };
     let (first, hash) = key("acme", 1);
-    store.create_org(&acme, &first, &hash).expect("acme");
+    store.create_org(&acme, &first, &hash).await.expect("acme");
     let globex = Org {
         id: "globex".to_owned(),
         name: "Globex".to_owned(),
@@ -91,10 +96,11 @@ fn an_organization_and_its_first_key_are_stored_together_or_not_at_all() {
     // The same secret hash again: the key cannot be stored, so neither is
     // the organization.
     let (clash, _) = key("globex", 2);
-    assert!(store.create_org(&globex, &clash, &hash).is_err());
+    assert!(store.create_org(&globex, &clash, &hash).await.is_err());
     let (second, other_hash) = key("globex", 3);
     store
         .create_org(&globex, &second, &other_hash)
+        .await
         .expect("globex was not half-stored by the failed attempt");
-    assert_eq!(store.list_keys("globex", 0, 10).expect("list").1, 1);
+    assert_eq!(store.list_keys("globex", 0, 10).await.expect("list").1, 1);
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use alphamoon_client::{Client, RetryPolicy};
-use alphamoon_sandbox::{Sandbox, Settings, SqliteStore, Store};
+use alphamoon_sandbox::{PgStore, Sandbox, Settings, SqliteStore, Store};
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -206,13 +206,62 @@ pub async fn sandbox_with(settings: Settings) -> (Sandbox, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("store"));
+    let store = fresh_store().await;
     let app = alphamoon_sandbox::router(Arc::clone(&store), &settings)
         .layer(axum::middleware::from_fn(check_against_spec));
     let sandbox =
         Sandbox::serve_app(listener, store, app, settings.connections).expect("sandbox starts");
-    let (_, admin) = sandbox.create_org("Acme").expect("org");
+    let (_, admin) = sandbox.create_org("Acme").await.expect("org");
     (sandbox, admin)
+}
+
+/// The PostgreSQL server the suite runs against, as the URL of its
+/// `postgres` database: set by `cargo xtask ci`, which starts the server.
+pub const POSTGRES_URL_VAR: &str = "ALPHAMOON_TEST_POSTGRES_URL";
+
+/// A script that runs `pg_ctl` for that server (`stop -m fast`, `start`):
+/// set by `cargo xtask ci` beside [`POSTGRES_URL_VAR`].
+pub const POSTGRES_CTL_VAR: &str = "ALPHAMOON_TEST_POSTGRES_CTL";
+
+/// A fresh, empty store for one test: a new database on the PostgreSQL
+/// server named by [`POSTGRES_URL_VAR`] when it is set, else SQLite in
+/// memory. So `cargo test` runs the behaviour suite on SQLite, and
+/// `cargo xtask ci` runs it again on PostgreSQL.
+pub async fn fresh_store() -> Arc<dyn Store> {
+    if std::env::var_os(POSTGRES_URL_VAR).is_some() {
+        Arc::new(
+            PgStore::connect(&fresh_postgres_database().await, 8)
+                .await
+                .expect("PostgreSQL store"),
+        )
+    } else {
+        Arc::new(SqliteStore::in_memory().expect("store"))
+    }
+}
+
+/// Creates an empty database on the test PostgreSQL server and returns
+/// its URL. Fails the test if the server is not configured or reachable:
+/// a PostgreSQL test never passes by skipping itself.
+pub async fn fresh_postgres_database() -> String {
+    let admin = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+        panic!("{POSTGRES_URL_VAR} is not set: run this test through `cargo xtask ci`")
+    });
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
+    let connection = tokio::spawn(connection);
+    let name = format!(
+        "sandbox_test_{}",
+        alphamoon_sandbox::keys::random_hex(8).expect("random")
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create the test database");
+    drop(client);
+    let _ = connection.await;
+    let (server, _) = admin.rsplit_once('/').expect("the URL names a database");
+    format!("{server}/{name}")
 }
 
 /// Fails the test (the panic drops the connection) if a response breaks
@@ -240,10 +289,11 @@ async fn check_against_spec(
 }
 
 /// The organization whose key `secret` is.
-pub fn org_of(sandbox: &Sandbox, secret: &str) -> String {
+pub async fn org_of(sandbox: &Sandbox, secret: &str) -> String {
     sandbox
         .store()
         .key_by_secret_hash(&alphamoon_sandbox::keys::hash(secret))
+        .await
         .expect("store")
         .expect("key exists")
         .org_id
@@ -260,7 +310,7 @@ pub fn client(sandbox: &Sandbox, secret: &str) -> Client {
 
 /// Stores `count` keys named `{prefix}0`, `{prefix}1`, … in `org`, valid
 /// for an hour, in creation order.
-pub fn add_keys(sandbox: &Sandbox, org: &str, prefix: &str, count: usize) {
+pub async fn add_keys(sandbox: &Sandbox, org: &str, prefix: &str, count: usize) {
     for i in 0..count {
         alphamoon_sandbox::issue_key(
             sandbox.store(),
@@ -269,6 +319,7 @@ pub fn add_keys(sandbox: &Sandbox, org: &str, prefix: &str, count: usize) {
             &[alphamoon_client::Scope::WorkspaceFileUpload],
             chrono::Utc::now().timestamp() + 3600,
         )
+        .await
         .expect("key");
     }
 }

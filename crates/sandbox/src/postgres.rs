@@ -1,0 +1,646 @@
+//! The PostgreSQL store, for several sandbox processes (replicas) that
+//! share one truth.
+//!
+//! Nothing that decides who may call is kept in a process: every request
+//! reads its key from the database, and a write made for a caller locks the
+//! caller's row (`FOR SHARE`) in the write's own statement, so a delete
+//! committed through any replica is seen by the next request to every
+//! replica. Commits wait for the WAL flush (`synchronous_commit = on`), so
+//! an answered create survives a crash of its replica or of the database.
+//! The rate limits live here too, in an unlogged table, so that spreading a
+//! burst over replicas does not multiply anyone's allowance.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::keys::SecretHash;
+use crate::ratelimit::{Limiter, RateLimit, Verdict};
+use crate::store::{
+    Acting, Org, Store, StoreError, StoreFuture, StoredKey, Write, scopes_from_column,
+    scopes_to_column,
+};
+
+/// The schema's versions, oldest first. `schema_migrations` records the
+/// ones a database has.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE orgs (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    -- Kept in step by every insert and delete, so that `total` never needs
+    -- a count(*) over the org's keys.
+    key_count  BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES orgs(id),
+    name        TEXT NOT NULL,
+    scopes      TEXT NOT NULL,  -- wire values, space-separated
+    created_at  BIGINT NOT NULL,
+    exp         BIGINT NOT NULL,
+    secret_hash BYTEA NOT NULL UNIQUE
+);
+-- The list order; a page is a range scan of this index.
+CREATE INDEX api_keys_list_order ON api_keys (org_id, created_at, id);
+-- Rate-limit state: one GCRA cell per key or organization, holding its
+-- theoretical arrival time in Unix microseconds. Losing it in a crash only
+-- refills allowances, so it skips the WAL.
+CREATE UNLOGGED TABLE rate_limit_cells (
+    id  TEXT PRIMARY KEY,
+    tat BIGINT NOT NULL
+);
+"];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Serializes schema changes and bootstraps between processes: a
+/// transaction-scoped advisory lock, one number for this program.
+const SCHEMA_LOCK: i64 = 0x616d_6b5f_7363_686d;
+
+/// How long a request waits for a pooled connection, or for a new one to
+/// be made, before it is answered 503.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default number of connections each process keeps.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// A [`Store`] on PostgreSQL. Cloning it shares the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The pool's configuration holds the password.
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+fn pg_error(error: tokio_postgres::Error) -> StoreError {
+    let transient = match error.code() {
+        // No SQLSTATE: the connection failed or broke.
+        None => true,
+        Some(code) => {
+            let class = &code.code()[..2];
+            // 08 connection exception, 53 insufficient resources, 57 operator
+            // intervention (shutdown), 40 serialization failure or deadlock.
+            matches!(class, "08" | "53" | "57" | "40") || *code == SqlState::TOO_MANY_CONNECTIONS
+        }
+    };
+    if transient {
+        StoreError::Unavailable(error.to_string())
+    } else {
+        StoreError::failed(error)
+    }
+}
+
+fn pool_error(error: PoolError) -> StoreError {
+    match error {
+        PoolError::Backend(error) => pg_error(error),
+        PoolError::Timeout(_) => StoreError::Unavailable(format!(
+            "no database connection within {} s",
+            POOL_TIMEOUT.as_secs()
+        )),
+        other => StoreError::failed(other),
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://USER@HOST:PORT/DB`)
+    /// with a pool of up to `pool_size` connections, and brings its schema
+    /// up to date. Fails if the database cannot be reached now.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            // The parser's message never repeats the URL, which may hold a
+            // password.
+            .map_err(|e| StoreError::Failed(format!("invalid database URL: {e}")))?;
+        config
+            .application_name("alphamoon-sandbox")
+            .connect_timeout(POOL_TIMEOUT)
+            // Answered writes must be on disk, whatever the server's default.
+            .options("-c synchronous_commit=on");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection the server closed is dropped on its next
+                // checkout; a query that fails on it answers 503 once.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(StoreError::failed)?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// The schema version of this database: how many migrations it has.
+    pub async fn schema_version(&self) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT count(*) FROM schema_migrations", &[])
+            .await
+            .map_err(pg_error)?;
+        Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(usize::MAX))
+    }
+
+    /// Applies the migrations the database lacks, in one transaction under
+    /// the schema lock, so that replicas starting together apply each once.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+            .await
+            .map_err(pg_error)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(pg_error)?;
+        let version: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        let version = usize::try_from(version).unwrap_or(0);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Failed(format!(
+                "the database has schema version {version}, newer than this sandbox's {}; \
+                 run a newer alphamoon-sandbox",
+                MIGRATIONS.len()
+            )));
+        }
+        for (applied, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.batch_execute(migration).await.map_err(pg_error)?;
+            let number = i32::try_from(applied + 1).unwrap_or(i32::MAX);
+            tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)",
+                &[&number],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    /// Stores an organization and its first key in one statement.
+    async fn add_org(
+        client: &impl deadpool_postgres::GenericClient,
+        org: &Org,
+        first_key: &StoredKey,
+        secret_hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let statement = client
+            .prepare_cached(
+                "WITH org AS (
+                     INSERT INTO orgs (id, name, key_count) VALUES ($1, $2, 1) RETURNING id
+                 )
+                 INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+                 SELECT $3, org.id, $4, $5, $6, $7, $8 FROM org",
+            )
+            .await
+            .map_err(pg_error)?;
+        client
+            .execute(
+                &statement,
+                &[
+                    &org.id,
+                    &org.name,
+                    &first_key.id,
+                    &first_key.name,
+                    &scopes_to_column(&first_key.scopes),
+                    &first_key.created_at,
+                    &first_key.exp,
+                    &secret_hash.as_slice(),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+}
+
+const KEY_COLUMNS: &str = "id, org_id, name, scopes, created_at, exp";
+
+fn key_from_row(row: &tokio_postgres::Row, first: usize) -> StoredKey {
+    StoredKey {
+        id: row.get(first),
+        org_id: row.get(first + 1),
+        name: row.get(first + 2),
+        scopes: scopes_from_column(row.get(first + 3)),
+        created_at: row.get(first + 4),
+        exp: row.get(first + 5),
+    }
+}
+
+impl Store for PgStore {
+    fn create_org<'a>(
+        &'a self,
+        org: &'a Org,
+        first_key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            Self::add_org(&client, org, first_key, secret_hash).await
+        })
+    }
+
+    fn create_first_org<'a>(
+        &'a self,
+        org: &'a Org,
+        first_key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            // The lock first; the emptiness check is a later statement, so
+            // it sees whatever a replica that held the lock before us
+            // committed.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+                .await
+                .map_err(pg_error)?;
+            let empty: bool = tx
+                .query_one("SELECT NOT EXISTS (SELECT 1 FROM orgs)", &[])
+                .await
+                .map_err(pg_error)?
+                .get(0);
+            if empty {
+                Self::add_org(&tx, org, first_key, secret_hash).await?;
+                tx.commit().await.map_err(pg_error)?;
+            }
+            Ok(empty)
+        })
+    }
+
+    fn insert_key<'a>(
+        &'a self,
+        key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "WITH added AS (
+                         INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING org_id
+                     )
+                     UPDATE orgs SET key_count = key_count + 1
+                     WHERE id IN (SELECT org_id FROM added)",
+                )
+                .await
+                .map_err(pg_error)?;
+            client
+                .execute(
+                    &statement,
+                    &[
+                        &key.id,
+                        &key.org_id,
+                        &key.name,
+                        &scopes_to_column(&key.scopes),
+                        &key.created_at,
+                        &key.exp,
+                        &secret_hash.as_slice(),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    fn insert_key_as<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Write<()>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // One statement, so one round trip and one transaction. `FOR
+            // SHARE` makes a concurrent delete of the caller wait for this
+            // insert, or makes this insert see the delete and do nothing.
+            let statement = client
+                .prepare_cached(
+                    "WITH caller AS (
+                         SELECT 1 FROM api_keys WHERE id = $1 AND exp > $2 FOR SHARE
+                     ), added AS (
+                         INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+                         SELECT $3, $4, $5, $6, $7, $8, $9 FROM caller
+                         RETURNING org_id
+                     )
+                     UPDATE orgs SET key_count = key_count + 1
+                     WHERE id IN (SELECT org_id FROM added)",
+                )
+                .await
+                .map_err(pg_error)?;
+            let updated = client
+                .execute(
+                    &statement,
+                    &[
+                        &caller.key_id,
+                        &caller.now,
+                        &key.id,
+                        &key.org_id,
+                        &key.name,
+                        &scopes_to_column(&key.scopes),
+                        &key.created_at,
+                        &key.exp,
+                        &secret_hash.as_slice(),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(if updated == 1 {
+                Write::Done(())
+            } else {
+                Write::CallerGone
+            })
+        })
+    }
+
+    fn key_by_secret_hash<'a>(
+        &'a self,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Option<StoredKey>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1"
+                ))
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_opt(&statement, &[&secret_hash.as_slice()])
+                .await
+                .map_err(pg_error)?;
+            Ok(row.map(|row| key_from_row(&row, 0)))
+        })
+    }
+
+    fn list_keys<'a>(
+        &'a self,
+        org_id: &'a str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // The count and the page in one statement: one snapshot, so
+            // `total` matches the page.
+            let statement = client
+                .prepare_cached(
+                    "SELECT o.key_count, k.id, k.org_id, k.name, k.scopes, k.created_at, k.exp
+                     FROM orgs o
+                     LEFT JOIN LATERAL (
+                         SELECT * FROM api_keys WHERE org_id = o.id
+                         ORDER BY created_at, id LIMIT $2 OFFSET $3
+                     ) k ON true
+                     WHERE o.id = $1
+                     ORDER BY k.created_at, k.id",
+                )
+                .await
+                .map_err(pg_error)?;
+            let rows = client
+                .query(
+                    &statement,
+                    &[
+                        &org_id,
+                        &i64::try_from(limit).unwrap_or(i64::MAX),
+                        &i64::try_from(offset).unwrap_or(i64::MAX),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            let total = rows.first().map_or(0, |row| row.get::<_, i64>(0));
+            let keys = rows
+                .iter()
+                .filter(|row| row.get::<_, Option<&str>>(1).is_some())
+                .map(|row| key_from_row(row, 1))
+                .collect();
+            Ok((keys, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    fn delete_key<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        org_id: &'a str,
+        key_id: &'a str,
+    ) -> StoreFuture<'a, Write<bool>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "WITH caller AS (
+                         SELECT 1 FROM api_keys WHERE id = $1 AND exp > $2 FOR SHARE
+                     ), gone AS (
+                         DELETE FROM api_keys
+                         WHERE id = $3 AND org_id = $4 AND EXISTS (SELECT 1 FROM caller)
+                         RETURNING org_id
+                     ), counted AS (
+                         UPDATE orgs SET key_count = key_count - 1
+                         WHERE id IN (SELECT org_id FROM gone)
+                         RETURNING 1
+                     )
+                     SELECT EXISTS (SELECT 1 FROM caller), EXISTS (SELECT 1 FROM counted)",
+                )
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_one(&statement, &[&caller.key_id, &caller.now, &key_id, &org_id])
+                .await
+                .map_err(pg_error)?;
+            Ok(if row.get(0) {
+                Write::Done(row.get(1))
+            } else {
+                Write::CallerGone
+            })
+        })
+    }
+
+    fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let column = |f: fn(&StoredKey) -> String| -> Vec<String> {
+                keys.iter().map(|(key, _)| f(key)).collect()
+            };
+            let (ids, org_ids, names, scopes) = (
+                column(|k| k.id.clone()),
+                column(|k| k.org_id.clone()),
+                column(|k| k.name.clone()),
+                column(|k| scopes_to_column(&k.scopes)),
+            );
+            let created: Vec<i64> = keys.iter().map(|(k, _)| k.created_at).collect();
+            let exps: Vec<i64> = keys.iter().map(|(k, _)| k.exp).collect();
+            let hashes: Vec<&[u8]> = keys.iter().map(|(_, h)| h.as_slice()).collect();
+            tx.execute(
+                "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                      $5::bigint[], $6::bigint[], $7::bytea[])",
+                &[&ids, &org_ids, &names, &scopes, &created, &exps, &hashes],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.execute(
+                "UPDATE orgs SET key_count = key_count + added.n
+                 FROM (SELECT org_id, count(*) AS n FROM unnest($1::text[]) AS t(org_id)
+                       GROUP BY org_id) AS added
+                 WHERE orgs.id = added.org_id",
+                &[&org_ids],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    fn shared_limiter(
+        &self,
+        per_key: Option<RateLimit>,
+        per_org: Option<RateLimit>,
+    ) -> Option<Box<dyn Limiter>> {
+        (per_key.is_some() || per_org.is_some()).then(|| {
+            Box::new(PgLimiter {
+                pool: self.pool.clone(),
+                per_key: per_key.map(Gcra::new),
+                per_org: per_org.map(Gcra::new),
+                checks: AtomicU32::new(0),
+            }) as Box<dyn Limiter>
+        })
+    }
+}
+
+/// A limit as GCRA parameters, in microseconds: one request is let through
+/// every `period`, and up to `burst` back to back.
+#[derive(Clone, Copy, Debug)]
+struct Gcra {
+    period: i64,
+    /// `burst` periods: how far ahead of now a cell's time may run.
+    tolerance: i64,
+}
+
+impl Gcra {
+    fn new(limit: RateLimit) -> Self {
+        let (period, burst) = crate::ratelimit::bounded(limit);
+        let period = i64::try_from(period.as_micros()).unwrap_or(i64::MAX).max(1);
+        Self {
+            period,
+            tolerance: period.saturating_mul(i64::from(burst)),
+        }
+    }
+}
+
+/// Every this many checks, a process drops the cells whose allowance is
+/// full again, which is the same as having no cell.
+const IDLE_EVICTION_EVERY: u32 = 10_000;
+
+/// The rate limits of every process on one database, kept in it.
+struct PgLimiter {
+    pool: Pool,
+    per_key: Option<Gcra>,
+    per_org: Option<Gcra>,
+    checks: AtomicU32,
+}
+
+impl PgLimiter {
+    /// Takes one request from the cell `id`, in one statement: the cell's
+    /// time moves on by a period unless that would put it more than the
+    /// tolerance ahead of now.
+    async fn take(
+        &self,
+        client: &deadpool_postgres::Object,
+        id: String,
+        limit: Gcra,
+        now: i64,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO rate_limit_cells AS c (id, tat) VALUES ($1, $2::bigint + $3::bigint)
+                 ON CONFLICT (id) DO UPDATE SET tat = greatest(c.tat, $2) + $3
+                 WHERE greatest(c.tat, $2) + $3 <= $2::bigint + $4::bigint
+                 RETURNING tat",
+            )
+            .await
+            .map_err(pg_error)?;
+        let taken = client
+            .query_opt(&statement, &[&id, &now, &limit.period, &limit.tolerance])
+            .await
+            .map_err(pg_error)?;
+        if taken.is_some() {
+            return Ok(Ok(()));
+        }
+        let tat: i64 = client
+            .query_opt("SELECT tat FROM rate_limit_cells WHERE id = $1", &[&id])
+            .await
+            .map_err(pg_error)?
+            .map_or(now, |row| row.get(0));
+        let wait = tat.max(now) + limit.period - now - limit.tolerance;
+        Ok(Err(Duration::from_micros(u64::try_from(wait).unwrap_or(0))))
+    }
+
+    async fn check_now(&self, key: &StoredKey) -> Result<Result<(), Duration>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(IDLE_EVICTION_EVERY)
+        {
+            client
+                .execute("DELETE FROM rate_limit_cells WHERE tat <= $1", &[&now])
+                .await
+                .map_err(pg_error)?;
+        }
+        // The key's own limit first: a request it refuses must not use up
+        // the organization's allowance for its other keys.
+        if let Some(limit) = self.per_key
+            && let Err(wait) = self
+                .take(&client, format!("key:{}", key.id), limit, now)
+                .await?
+        {
+            return Ok(Err(wait));
+        }
+        if let Some(limit) = self.per_org {
+            return self
+                .take(&client, format!("org:{}", key.org_id), limit, now)
+                .await;
+        }
+        Ok(Ok(()))
+    }
+}
+
+impl Limiter for PgLimiter {
+    fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a> {
+        Box::pin(self.check_now(key))
+    }
+}
