@@ -9,7 +9,6 @@ mod bench;
 mod check;
 mod conformance;
 mod derived;
-#[allow(dead_code)] // `ci` and the bench start it next
 mod postgres;
 mod process;
 
@@ -41,7 +40,7 @@ enum Task {
     /// xtask/bench/build-cost.md); commit it, and `cargo xtask gen` copies
     /// it into the README. It takes about 8 minutes.
     Bench(bench::Options),
-    /// Run everything CI runs: fmt, check, clippy, tests, the quickstart, conformance, bench --smoke, docs, package
+    /// Run everything CI runs: fmt, check, clippy, tests (again on PostgreSQL), the quickstart, conformance, bench --smoke, docs, package
     Ci,
 }
 
@@ -90,6 +89,8 @@ fn ci(root: &Path) -> Result<(), String> {
         ],
     )?;
     cargo(root, &["test", "--workspace", "--locked"])?;
+    step("sandbox suite and replica tests on PostgreSQL");
+    postgres_suite(root)?;
     // The README's first command must keep working.
     cargo(root, &["run", "--locked", "--example", "quickstart"])?;
     step("xtask conformance");
@@ -122,6 +123,40 @@ fn ci(root: &Path) -> Result<(), String> {
     )?;
     step("ci passed");
     Ok(())
+}
+
+/// The sandbox's behaviour suite again, and the tests that need several
+/// replicas, against a real PostgreSQL server started for the purpose and
+/// stopped afterwards, on failure too. The variables are the ones the
+/// tests' support module reads.
+fn postgres_suite(root: &Path) -> Result<(), String> {
+    let cluster = postgres::Cluster::start(root)?;
+    let url = cluster.url("postgres");
+    let ctl = cluster.ctl_script().to_string_lossy().into_owned();
+    cargo_with_env(
+        root,
+        &[
+            "test",
+            "--package",
+            "alphamoon-sandbox",
+            "--locked",
+            "--test",
+            "api",
+            "--test",
+            "revocation",
+            "--test",
+            "replicas",
+            "--test",
+            "postgres_outage",
+            "--",
+            "--include-ignored",
+        ],
+        &[
+            ("ALPHAMOON_TEST_POSTGRES_URL", &url),
+            ("ALPHAMOON_TEST_POSTGRES_CTL", &ctl),
+        ],
+    )?;
+    cluster.stop()
 }
 
 fn step(name: &str) {

@@ -246,6 +246,9 @@ fn help_describes_every_flag_and_the_org_subcommand() {
         "--max-connections",
         "--shutdown-grace-secs",
         "--max-key-lifetime-days",
+        "--database-url",
+        "ALPHAMOON_SANDBOX_DATABASE_URL",
+        "--database-pool-size",
         "org",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
@@ -255,7 +258,131 @@ fn help_describes_every_flag_and_the_org_subcommand() {
         .output()
         .expect("help");
     let help = String::from_utf8(output.stdout).expect("utf8");
-    assert!(help.contains("--name") && help.contains("--db"), "{help}");
+    assert!(
+        help.contains("--name") && help.contains("--db") && help.contains("--database-url"),
+        "{help}"
+    );
+}
+
+#[test]
+fn two_databases_at_once_are_a_usage_error_and_the_url_is_never_shown() {
+    let secret_url = "postgres://sandbox:hunter2-secret@127.0.0.1:1/sandbox";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("sandbox.db");
+    for (args, env) in [
+        (
+            vec![
+                "--db",
+                db.to_str().expect("utf-8"),
+                "--database-url",
+                secret_url,
+            ],
+            None,
+        ),
+        (vec!["--in-memory", "--database-url", secret_url], None),
+        (vec!["--db", db.to_str().expect("utf-8")], Some(secret_url)),
+    ] {
+        let mut command = Command::new(BIN);
+        command.args(["--listen", "127.0.0.1:0"]).args(&args);
+        if let Some(url) = env {
+            command.env("ALPHAMOON_SANDBOX_DATABASE_URL", url);
+        }
+        let output = refused(&mut command);
+        assert_eq!(output.status.code(), Some(2), "{args:?} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("cannot be used with"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password was shown: {stderr}"
+        );
+    }
+    assert!(!db.exists(), "a refused start created the SQLite file");
+    // The env var's value stays out of --help too.
+    let help = Command::new(BIN)
+        .arg("--help")
+        .env("ALPHAMOON_SANDBOX_DATABASE_URL", secret_url)
+        .output()
+        .expect("--help");
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("hunter2"));
+    // A database that cannot be reached fails the start, and says so
+    // without the password.
+    let output =
+        refused(Command::new(BIN).args(["--listen", "127.0.0.1:0", "--database-url", secret_url]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot open the PostgreSQL database"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password was shown: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_schema_versions_upgrades_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("sandbox.db");
+    let secret = alphamoon_sandbox::keys::new_secret().expect("secret");
+    {
+        // As the 0.2.0 sandbox left it: its schema, one organization and
+        // its admin key, and no schema version.
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute_batch("PRAGMA journal_mode = WAL;")
+            .expect("wal");
+        conn.execute_batch(include_str!("fixtures/sqlite-schema-unversioned.sql"))
+            .expect("old schema");
+        conn.execute(
+            "INSERT INTO orgs (id, name, key_count) VALUES ('ORG:sandbox|old', 'Old', 1)",
+            [],
+        )
+        .expect("org");
+        let scopes: Vec<&str> = Scope::ALL.iter().map(Scope::as_str).collect();
+        conn.execute(
+            "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+             VALUES (?1, 'ORG:sandbox|old', 'kept', ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                "0123456789abcdef0123456789abcdef",
+                scopes.join(" "),
+                chrono::Utc::now().timestamp() - 60,
+                chrono::Utc::now().timestamp() + 3600,
+                alphamoon_sandbox::keys::hash(&secret).as_slice()
+            ],
+        )
+        .expect("key");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, 0);
+    }
+    let (mut server, url) = support::start_binary(&db, &[], &dir.path().join("stderr.log"));
+    let page = client(&url, &secret)
+        .list_api_keys()
+        .send()
+        .await
+        .expect("the old key still authenticates")
+        .into_inner();
+    assert_eq!(page.pagination.total, 1);
+    assert_eq!(page.api_keys[0].name, "kept");
+    assert_eq!(page.api_keys[0].id, "0123456789abcdef0123456789abcdef");
+    let created = client(&url, &secret)
+        .create_api_key()
+        .body(
+            types::CreateApiKeyRequest::builder()
+                .name("new")
+                .exp(chrono::Utc::now() + chrono::Duration::days(1))
+                .scopes(vec![Scope::WorkspaceFileUpload]),
+        )
+        .send()
+        .await;
+    assert!(created.is_ok(), "{created:?}");
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+    let store = alphamoon_sandbox::SqliteStore::open(&db).expect("reopen");
+    assert_eq!(
+        store.schema_version().expect("version"),
+        alphamoon_sandbox::sqlite::SCHEMA_VERSION
+    );
 }
 
 #[test]

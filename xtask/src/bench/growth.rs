@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::Scale;
-use super::server::{self, LIST};
+use super::server::{self, Database, LIST};
 use super::wrk::{self, basic, median_of};
 
 pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<String, String> {
@@ -20,9 +20,9 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<String, Str
     for &keys in scale.growth {
         let db = server::fresh_db(work, &format!("growth-{keys}.db"));
         let started = Instant::now();
-        let key = server::seeded_org(root, &db, "big", keys)?;
+        let key = server::seeded_org(root, Database::Sqlite(&db), "big", keys)?;
         let seeded = started.elapsed().as_secs_f64();
-        let sandbox = server::sandbox(root, &db)?;
+        let sandbox = server::sandbox(root, Database::Sqlite(&db))?;
         let auth = basic(&key);
         let p50_at = |query: String| {
             median_of(scale.repeats, || {

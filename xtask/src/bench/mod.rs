@@ -4,6 +4,7 @@
 //!
 //! - the sandbox against Prism (a stateless mock of the same spec) and a
 //!   bare axum server (the ceiling), all driven by wrk;
+//! - one and two sandbox replicas on PostgreSQL against both;
 //! - the sandbox's latency as its store grows;
 //! - the client's cost per call over a raw reqwest request;
 //! - with `--build`, the client's clean build time over a control crate.
@@ -19,6 +20,7 @@ mod build_cost;
 mod growth;
 mod overhead;
 mod server;
+mod shared;
 mod throughput;
 mod wrk;
 
@@ -111,9 +113,11 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
     } else {
         ""
     };
+    let (throughput, baseline) = throughput::run(root, &work, scale)?;
     let report = [
         format!("Run on {when}{note}."),
-        throughput::run(root, &work, scale)?,
+        throughput,
+        shared::run(root, &work, scale, &baseline)?,
         growth::run(root, &work, scale)?,
         overhead::run(root, &work, scale)?,
     ]

@@ -5,12 +5,12 @@ use std::path::Path;
 use std::process::Command;
 
 use super::Scale;
-use super::server;
+use super::server::{self, Database};
 
 pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<String, String> {
     let db = server::fresh_db(work, "overhead.db");
-    let key = server::seeded_org(root, &db, "overhead", 10)?;
-    let sandbox = server::sandbox(root, &db)?;
+    let key = server::seeded_org(root, Database::Sqlite(&db), "overhead", 10)?;
+    let sandbox = server::sandbox(root, Database::Sqlite(&db))?;
     let output = Command::new(root.join("target/release/examples/bench_overhead"))
         .arg(&sandbox.url)
         .arg(&key)

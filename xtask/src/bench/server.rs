@@ -14,25 +14,51 @@ fn sandbox_bin(root: &Path) -> PathBuf {
     root.join("target/release/alphamoon-sandbox")
 }
 
+/// Where a benchmarked sandbox keeps its state.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Database<'a> {
+    /// A SQLite file.
+    Sqlite(&'a Path),
+    /// A PostgreSQL database, by URL.
+    Postgres(&'a str),
+}
+
+impl Database<'_> {
+    /// The sandbox's flags for this database.
+    fn args(self) -> Vec<std::ffi::OsString> {
+        match self {
+            Self::Sqlite(path) => vec!["--db".into(), path.into()],
+            Self::Postgres(url) => vec!["--database-url".into(), url.into()],
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            // No password in these URLs, but no reason to print them either.
+            Self::Postgres(_) => "the PostgreSQL database".to_owned(),
+        }
+    }
+}
+
 /// Creates an organization holding `keys` keys in `db` (the admin key
 /// included) and returns its admin key.
 pub(super) fn seeded_org(
     root: &Path,
-    db: &Path,
+    db: Database<'_>,
     name: &str,
     keys: usize,
 ) -> Result<String, String> {
     let output = Command::new(sandbox_bin(root))
         .args(["org", "create", "--name", name, "--filler-keys"])
         .arg(keys.saturating_sub(1).to_string())
-        .arg("--db")
-        .arg(db)
+        .args(db.args())
         .output()
-        .map_err(|e| format!("cannot run the sandbox to seed {}: {e}", db.display()))?;
+        .map_err(|e| format!("cannot run the sandbox to seed {}: {e}", db.describe()))?;
     if !output.status.success() {
         return Err(format!(
             "seeding {} failed ({}): {}",
-            db.display(),
+            db.describe(),
             output.status,
             String::from_utf8_lossy(&output.stderr)
         ));
@@ -56,9 +82,9 @@ pub(super) fn remove_db(db: &Path) {
 }
 
 /// The release sandbox on `db`, with its rate limit off.
-pub(super) fn sandbox(root: &Path, db: &Path) -> Result<Server, String> {
+pub(super) fn sandbox(root: &Path, db: Database<'_>) -> Result<Server, String> {
     Server::start(
-        unthrottled_sandbox(&sandbox_bin(root)).arg("--db").arg(db),
+        unthrottled_sandbox(&sandbox_bin(root)).args(db.args()),
         START_TIMEOUT,
     )
 }

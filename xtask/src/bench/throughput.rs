@@ -6,29 +6,44 @@ use std::fs;
 use std::path::Path;
 
 use super::Scale;
-use super::server::{self, LIST};
-use super::wrk::{self, basic, median_of};
+use super::server::{self, Database, LIST};
+use super::wrk::{self, Load, basic, median_of};
 
 /// Concurrent connections for every run.
-const CONNECTIONS: u32 = 16;
+pub(super) const CONNECTIONS: u32 = 16;
 
 /// A create request, far enough from expiring that every run is valid.
 const CREATE_SCRIPT: &str = "wrk.method = \"POST\"\n\
     wrk.headers[\"Content-Type\"] = \"application/json\"\n\
     wrk.body = '{\"name\":\"bench\",\"exp\":\"2100-01-01T00:00:00Z\",\"scopes\":[\"workspace.file:upload\"]}'\n";
 
-pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<String, String> {
-    let db = server::fresh_db(work, "throughput.db");
-    let key10 = server::seeded_org(root, &db, "ten", 10)?;
-    let key100 = server::seeded_org(root, &db, "hundred", 100)?;
-    let key_create = server::seeded_org(root, &db, "creates", 1)?;
-    let sandbox = server::sandbox(root, &db)?;
-    let ceiling = server::ceiling(root)?;
-    let prism = server::prism(root, work)?;
+/// The rows other tables compare against, measured in the same run: the
+/// SQLite sandbox's and Prism's load for each request.
+#[derive(Debug, Default)]
+pub(super) struct Baseline {
+    pub(super) list10: (Load, Load),
+    pub(super) create: (Load, Load),
+}
 
+/// Writes the wrk script that sends a create, and returns its path.
+pub(super) fn create_script(work: &Path) -> Result<std::path::PathBuf, String> {
     let script = work.join("create.lua");
     fs::write(&script, CREATE_SCRIPT)
         .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    Ok(script)
+}
+
+pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Baseline), String> {
+    let db = server::fresh_db(work, "throughput.db");
+    let key10 = server::seeded_org(root, Database::Sqlite(&db), "ten", 10)?;
+    let key100 = server::seeded_org(root, Database::Sqlite(&db), "hundred", 100)?;
+    let key_create = server::seeded_org(root, Database::Sqlite(&db), "creates", 1)?;
+    let sandbox = server::sandbox(root, Database::Sqlite(&db))?;
+    let ceiling = server::ceiling(root)?;
+    let prism = server::prism(root, work)?;
+
+    let script = create_script(work)?;
+    let mut baseline = Baseline::default();
 
     let mut report = format!(
         "### Sandbox vs Prism vs a bare axum server\n\n\
@@ -68,6 +83,11 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<String, Str
         let ours = measure(&sandbox.url)?;
         let mock = measure(&prism.url)?;
         let top = measure(&ceiling.url)?;
+        if path.ends_with("limit=10") {
+            baseline.list10 = (ours, mock);
+        } else if script.is_some() {
+            baseline.create = (ours, mock);
+        }
         for (server, load) in [("sandbox", ours), ("Prism", mock), ("ceiling", top)] {
             let _ = writeln!(
                 report,
@@ -84,5 +104,5 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<String, Str
     report.push_str(
         "\nTargets on `limit=10`: at least 25× Prism and 40 % of the ceiling, with p99 under 5 ms.",
     );
-    Ok(report)
+    Ok((report, baseline))
 }

@@ -154,29 +154,46 @@ pub async fn call(
     authorization: Option<&str>,
     body: Option<(&str, String)>,
 ) -> Answer {
+    try_call(&sandbox.url(), method, path, authorization, body)
+        .await
+        .expect("the sandbox answers")
+}
+
+/// Sends one raw request to the sandbox at `url`, a process of its own,
+/// and checks its answer against the spec here. `Err` if no answer came
+/// (the connection failed or was cut).
+pub async fn try_call(
+    url: &str,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<(&str, String)>,
+) -> Result<Answer, reqwest::Error> {
     // reqwest is built without a default TLS provider (the client crate
     // brings its own); these plain-HTTP calls still need one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let method_value = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut request = http.request(method_value, format!("{}{path}", sandbox.url()));
+    let mut request = http.request(method_value, format!("{url}{path}"));
     if let Some(authorization) = authorization {
         request = request.header("authorization", authorization);
     }
     if let Some((content_type, body)) = body {
         request = request.header("content-type", content_type).body(body);
     }
-    let response = request.send().await.expect("the sandbox answers");
+    let response = request.send().await?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("body");
+    let bytes = response.bytes().await?;
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {bytes:?}"));
-    Answer {
+    let answer = Answer {
         status,
         headers,
         body,
-    }
+    };
+    assert_conforms(method, path.split('?').next().unwrap_or(path), &answer);
+    Ok(answer)
 }
 
 pub const KEYS: &str = "/api/v0.4/admin/api-keys";
@@ -340,6 +357,36 @@ pub fn start_binary(
     extra: &[&std::ffi::OsStr],
     log: &std::path::Path,
 ) -> (std::process::Child, String) {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--rate-limit".as_ref(),
+        "0".as_ref(),
+        "--org-rate-limit".as_ref(),
+        "0".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ];
+    args.extend_from_slice(extra);
+    start_serving(&args, log)
+}
+
+/// Starts the binary as a replica on the PostgreSQL database at
+/// `database_url`, with `extra` flags (the rate limits stay at their
+/// defaults unless given), as [`start_binary`] does.
+pub fn start_replica(
+    database_url: &str,
+    extra: &[&str],
+    log: &std::path::Path,
+) -> (std::process::Child, String) {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--database-url".as_ref(), database_url.as_ref()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    start_serving(&args, log)
+}
+
+/// Starts the binary serving on a free loopback port with `args`.
+fn start_serving(
+    args: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+) -> (std::process::Child, String) {
     use std::io::BufRead as _;
 
     let stderr = std::fs::OpenOptions::new()
@@ -348,10 +395,8 @@ pub fn start_binary(
         .open(log)
         .expect("stderr log");
     let mut child = std::process::Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--rate-limit", "0"])
-        .args(["--org-rate-limit", "0", "--db"])
-        .arg(db)
-        .args(extra)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -363,7 +408,13 @@ pub fn start_binary(
     let url = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .unwrap_or_else(|| {
+            let _ = child.wait();
+            panic!(
+                "unexpected first line: {line:?}; stderr: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
         .to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     (child, url)

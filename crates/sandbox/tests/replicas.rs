@@ -1,0 +1,444 @@
+//! Several `alphamoon-sandbox` processes on one PostgreSQL database, driven
+//! over HTTP: what a team gets when it runs replicas behind a load
+//! balancer. Every test starts real processes on a fresh database of the
+//! server that `cargo xtask ci` starts; without that server they fail, never
+//! skip.
+
+mod support;
+
+use std::collections::HashSet;
+use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use alphamoon_sandbox::{ADMIN_SCOPE, PgStore, Store, StoredKey, issue_key};
+use serde_json::Value;
+use support::{KEYS, basic, create_body, try_call};
+
+/// Processes serving one database; killed when dropped.
+struct Replicas {
+    children: Vec<Child>,
+    urls: Vec<String>,
+    database_url: String,
+    /// Holds the replicas' logs until the test ends.
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Replicas {
+    /// `count` replicas on a fresh database, each with `extra` flags.
+    async fn start(count: usize, extra: &[&str]) -> Self {
+        let database_url = support::fresh_postgres_database().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (children, urls) = (0..count)
+            .map(|i| {
+                support::start_replica(
+                    &database_url,
+                    extra,
+                    &dir.path().join(format!("replica-{i}.log")),
+                )
+            })
+            .unzip();
+        Self {
+            children,
+            urls,
+            database_url,
+            _dir: dir,
+        }
+    }
+
+    /// The store the replicas share, opened from the test.
+    async fn store(&self) -> PgStore {
+        PgStore::connect(&self.database_url, 4)
+            .await
+            .expect("the test reaches the database")
+    }
+}
+
+/// Both rate limits off, for tests about something else.
+const UNTHROTTLED: [&str; 4] = ["--rate-limit", "0", "--org-rate-limit", "0"];
+
+/// A key of `org` that holds the admin scope, valid for an hour.
+async fn admin_scoped_key(store: &dyn Store, org: &str, name: &str) -> (StoredKey, String) {
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    issue_key(store, org, name, &[ADMIN_SCOPE], exp)
+        .await
+        .expect("key")
+}
+
+async fn status(url: &str, method: &str, path: &str, secret: &str) -> u16 {
+    try_call(url, method, path, Some(&basic(secret)), None)
+        .await
+        .expect("the replica answers")
+        .status
+}
+
+/// Every key of the organization, through the replica at `url`, paging
+/// `limit` at a time; and the `total` each page reported.
+async fn list_all(url: &str, secret: &str, limit: usize) -> (Vec<Value>, Vec<u64>) {
+    let (mut keys, mut totals) = (Vec::new(), Vec::new());
+    loop {
+        let page = try_call(
+            url,
+            "GET",
+            &format!("{KEYS}?offset={}&limit={limit}", keys.len()),
+            Some(&basic(secret)),
+            None,
+        )
+        .await
+        .expect("the replica answers");
+        assert_eq!(page.status, 200, "{}", page.body);
+        let got = page.body["apiKeys"].as_array().expect("apiKeys").clone();
+        totals.push(page.body["pagination"]["total"].as_u64().expect("total"));
+        let done = got.len() < limit;
+        keys.extend(got);
+        if done {
+            return (keys, totals);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn a_key_deleted_through_one_replica_fails_at_once_on_the_other() {
+    let replicas = Replicas::start(2, &UNTHROTTLED).await;
+    let store = replicas.store().await;
+    let (org, admin) = alphamoon_sandbox::create_org(&store, "Acme")
+        .await
+        .expect("org");
+    let (a, b) = (replicas.urls[0].clone(), replicas.urls[1].clone());
+    for round in 0..5 {
+        let (doomed, secret) = admin_scoped_key(&store, &org.id, "doomed").await;
+        assert_eq!(status(&a, "GET", KEYS, &secret).await, 200, "round {round}");
+        assert_eq!(status(&b, "GET", KEYS, &secret).await, 200, "round {round}");
+        // B is asked with the key without pause while A deletes it; every
+        // request to B sent after A answered the delete must fail.
+        let stop = Arc::new(AtomicBool::new(false));
+        let hammer = {
+            let (b, secret, stop) = (b.clone(), secret.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let sent = Instant::now();
+                    seen.push((sent, status(&b, "GET", KEYS, &secret).await));
+                }
+                seen
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let deleted = try_call(
+            &a,
+            "DELETE",
+            &format!("{KEYS}/{}", doomed.id),
+            Some(&basic(&admin)),
+            None,
+        )
+        .await
+        .expect("A answers");
+        let answered = Instant::now();
+        assert_eq!(deleted.status, 200, "round {round}: {}", deleted.body);
+        assert_eq!(
+            status(&b, "GET", KEYS, &secret).await,
+            401,
+            "round {round}: B accepts the key A deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.store(true, Ordering::SeqCst);
+        let seen = hammer.await.expect("hammer");
+        assert!(
+            seen.iter().any(|&(_, s)| s == 200),
+            "round {round}: B never served the key before the delete: {seen:?}"
+        );
+        let late: Vec<u16> = seen
+            .iter()
+            .filter(|&&(sent, _)| sent > answered)
+            .map(|&(_, s)| s)
+            .collect();
+        assert!(
+            late.iter().all(|&s| s == 401),
+            "round {round}: requests to B after the delete was answered: {late:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn creates_spread_over_replicas_are_all_listed_once_in_a_stable_order() {
+    let replicas = Replicas::start(2, &UNTHROTTLED).await;
+    let store = replicas.store().await;
+    let (_, admin) = alphamoon_sandbox::create_org(&store, "Acme")
+        .await
+        .expect("org");
+    const CREATES: usize = 60;
+    let tasks: Vec<_> = (0..CREATES)
+        .map(|i| {
+            let url = replicas.urls[i % 2].clone();
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let body = create_body(&format!("key {i}"), &["workspace.file:upload"]);
+                try_call(&url, "POST", KEYS, Some(&basic(&admin)), Some(body))
+                    .await
+                    .expect("the replica answers")
+            })
+        })
+        .collect();
+    let mut created = HashSet::new();
+    for task in tasks {
+        let answer = task.await.expect("create");
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        created.insert(answer.body["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(created.len(), CREATES, "ids are unique");
+
+    let (through_a, totals_a) = list_all(&replicas.urls[0], &admin, 100).await;
+    let (through_b, totals_b) = list_all(&replicas.urls[1], &admin, 7).await;
+    let ids = |keys: &[Value]| -> Vec<String> {
+        keys.iter()
+            .map(|k| k["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let (ids_a, ids_b) = (ids(&through_a), ids(&through_b));
+    assert_eq!(ids_a.len(), CREATES + 1, "every create and the admin key");
+    assert_eq!(
+        ids_a, ids_b,
+        "both replicas list the same keys in the same order, in pages of any size"
+    );
+    assert_eq!(
+        ids_a.iter().collect::<HashSet<_>>().len(),
+        ids_a.len(),
+        "no key is listed twice"
+    );
+    assert!(created.iter().all(|id| ids_a.contains(id)));
+    assert!(
+        totals_a
+            .iter()
+            .chain(&totals_b)
+            .all(|&t| t == (CREATES + 1) as u64),
+        "total agrees with the list: {totals_a:?} {totals_b:?}"
+    );
+    let order: Vec<(String, String)> = through_a
+        .iter()
+        .map(|k| {
+            (
+                k["createdAt"].as_str().expect("createdAt").to_owned(),
+                k["id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "listed by creation time, then id");
+}
+
+/// How many of `count` concurrent list requests with `secrets` (taken in
+/// turn), sent to `urls` in turn, were let through.
+async fn burst(urls: &[String], secrets: &[String], count: usize) -> usize {
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let url = urls[i % urls.len()].clone();
+            let secret = secrets[i % secrets.len()].clone();
+            tokio::spawn(async move { status(&url, "GET", KEYS, &secret).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        match task.await.expect("request") {
+            200 => allowed += 1,
+            429 => {}
+            other => panic!("a burst got {other}"),
+        }
+    }
+    allowed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn a_keys_burst_spread_over_replicas_gets_no_more_than_against_one() {
+    let replicas = Replicas::start(
+        2,
+        &[
+            "--rate-limit",
+            "1",
+            "--rate-limit-burst",
+            "20",
+            "--org-rate-limit",
+            "0",
+        ],
+    )
+    .await;
+    let store = replicas.store().await;
+    let (org, _) = alphamoon_sandbox::create_org(&store, "Acme")
+        .await
+        .expect("org");
+    let (_, one) = admin_scoped_key(&store, &org.id, "one replica").await;
+    let (_, two) = admin_scoped_key(&store, &org.id, "two replicas").await;
+    let against_one = burst(&replicas.urls[..1], &[one], 60).await;
+    let against_two = burst(&replicas.urls, &[two], 60).await;
+    assert!(against_one >= 20, "the burst allowance: {against_one}");
+    assert!(
+        against_two as f64 <= against_one as f64 * 1.1,
+        "two replicas let {against_two} through, one let {against_one}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn an_organizations_burst_spread_over_replicas_and_keys_gets_no_more_than_one_key_on_one() {
+    let replicas = Replicas::start(
+        2,
+        &[
+            "--rate-limit",
+            "0",
+            "--org-rate-limit",
+            "1",
+            "--org-rate-limit-burst",
+            "20",
+        ],
+    )
+    .await;
+    let store = replicas.store().await;
+    let (acme, _) = alphamoon_sandbox::create_org(&store, "Acme")
+        .await
+        .expect("org");
+    let (globex, _) = alphamoon_sandbox::create_org(&store, "Globex")
+        .await
+        .expect("org");
+    let (_, single) = admin_scoped_key(&store, &acme.id, "single").await;
+    let mut many = Vec::new();
+    for i in 0..6 {
+        many.push(
+            admin_scoped_key(&store, &globex.id, &format!("k{i}"))
+                .await
+                .1,
+        );
+    }
+    let against_one = burst(&replicas.urls[..1], &[single], 60).await;
+    let spread = burst(&replicas.urls, &many, 60).await;
+    assert!(against_one >= 20, "the burst allowance: {against_one}");
+    assert!(
+        spread as f64 <= against_one as f64 * 1.1,
+        "six keys on two replicas let {spread} through, one key on one let {against_one}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn answered_creates_survive_kill_9_of_their_replica() {
+    let mut replicas = Replicas::start(2, &UNTHROTTLED).await;
+    let store = replicas.store().await;
+    let (_, admin) = alphamoon_sandbox::create_org(&store, "Acme")
+        .await
+        .expect("org");
+    let answered = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..120)
+        .map(|i| {
+            let url = replicas.urls[i % 2].clone();
+            let (admin, answered) = (admin.clone(), Arc::clone(&answered));
+            tokio::spawn(async move {
+                let body = create_body(&format!("key {i}"), &["workspace.file:upload"]);
+                let answer = try_call(&url, "POST", KEYS, Some(&basic(&admin)), Some(body)).await;
+                answered.fetch_add(1, Ordering::SeqCst);
+                answer.ok()
+            })
+        })
+        .collect();
+    while answered.load(Ordering::SeqCst) < 20 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // SIGKILL: no shutdown, no flush, nothing run on the way out.
+    replicas.children[0].kill().expect("kill -9");
+    let mut created = Vec::new();
+    for task in tasks {
+        if let Some(answer) = task.await.expect("create")
+            && answer.status == 201
+        {
+            created.push(answer.body["id"].as_str().expect("id").to_owned());
+        }
+    }
+    assert!(created.len() >= 20, "{} creates answered", created.len());
+    let (listed, totals) = list_all(&replicas.urls[1], &admin, 100).await;
+    let listed: HashSet<&str> = listed
+        .iter()
+        .map(|k| k["id"].as_str().expect("id"))
+        .collect();
+    let lost: Vec<&String> = created
+        .iter()
+        .filter(|id| !listed.contains(id.as_str()))
+        .collect();
+    assert!(lost.is_empty(), "answered 201 but gone: {lost:?}");
+    assert!(
+        totals.iter().all(|&t| t == listed.len() as u64),
+        "{totals:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn replicas_started_together_on_an_empty_database_bootstrap_one_organization() {
+    let database_url = support::fresh_postgres_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = |i: usize| dir.path().join(format!("admin-{i}.key"));
+    // Started side by side: each migrates the empty database and tries to
+    // bootstrap it at the same moment.
+    let starting: Vec<_> = (0..3)
+        .map(|i| {
+            let (database_url, key_file) = (database_url.clone(), key_file(i));
+            let log = dir.path().join(format!("replica-{i}.log"));
+            std::thread::spawn(move || {
+                let key_file = key_file.to_str().expect("utf-8 path").to_owned();
+                let mut flags = UNTHROTTLED.to_vec();
+                flags.extend(["--bootstrap-key-file", &key_file]);
+                support::start_replica(&database_url, &flags, &log)
+            })
+        })
+        .collect();
+    let (mut children, urls): (Vec<Child>, Vec<String>) = starting
+        .into_iter()
+        .map(|t| t.join().expect("started"))
+        .unzip();
+    let written: Vec<usize> = (0..3).filter(|&i| key_file(i).exists()).collect();
+    assert_eq!(written.len(), 1, "key files written: {written:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let admin = std::fs::read_to_string(key_file(written[0])).expect("key");
+    for url in &urls {
+        let page = try_call(url, "GET", KEYS, Some(&basic(&admin)), None)
+            .await
+            .expect("answers");
+        assert_eq!(page.status, 200);
+        assert_eq!(page.body["pagination"]["total"], 1);
+    }
+    let (client, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let orgs: i64 = client
+        .query_one("SELECT count(*) FROM orgs", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(orgs, 1, "one organization, not one per replica");
+    let store = PgStore::connect(&database_url, 1).await.expect("store");
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        alphamoon_sandbox::postgres::SCHEMA_VERSION,
+        "the migrations were applied once each"
+    );
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

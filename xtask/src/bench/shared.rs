@@ -1,0 +1,132 @@
+//! The shared sandbox: one replica, then two, on a PostgreSQL server that
+//! the bench starts, compared with Prism and the SQLite sandbox as measured
+//! in the same run.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::Scale;
+use super::server::{self, Database, LIST};
+use super::throughput::{Baseline, CONNECTIONS, create_script};
+use super::wrk::{self, Load, basic, median_of};
+use crate::postgres::Cluster;
+
+/// Two replicas must reach this many times Prism's throughput on
+/// `GET ?limit=10`.
+const TARGET_TIMES_PRISM: f64 = 5.0;
+
+pub(super) fn run(
+    root: &Path,
+    work: &Path,
+    scale: &Scale,
+    baseline: &Baseline,
+) -> Result<String, String> {
+    let cluster = Cluster::start(root)?;
+    cluster.create_database("bench")?;
+    let url = cluster.url("bench");
+    let db = Database::Postgres(&url);
+    let key10 = server::seeded_org(root, db, "ten", 10)?;
+    let key_create = server::seeded_org(root, db, "creates", 1)?;
+    let replicas = [server::sandbox(root, db)?, server::sandbox(root, db)?];
+    let script = create_script(work)?;
+
+    let mut report = format!(
+        "### A shared sandbox: replicas on PostgreSQL\n\n\
+         The same wrk load ({CONNECTIONS} connections in all; with two replicas, two wrk \
+         processes with half the connections each, summed), against release sandboxes on one \
+         local PostgreSQL 15 server with `synchronous_commit` on. Everything shares the same \
+         cores.\n\n\
+         | request | server | req/s | p50 ms | p99 ms | × Prism | × SQLite sandbox |\n\
+         |---|---|---|---|---|---|---|\n"
+    );
+    let cases = [
+        (
+            "GET ?limit=10 (10 keys)",
+            format!("{LIST}?limit=10"),
+            &key10,
+            None,
+            baseline.list10,
+        ),
+        (
+            "POST create",
+            LIST.to_owned(),
+            &key_create,
+            Some(script.as_path()),
+            baseline.create,
+        ),
+    ];
+    let mut two_on_list = 0.0;
+    for (label, path, key, script, (sqlite, prism)) in cases {
+        let auth = basic(key);
+        let one = median_of(scale.repeats, || {
+            wrk::run(
+                &format!("{}{path}", replicas[0].url),
+                &auth,
+                CONNECTIONS,
+                scale.seconds,
+                script,
+            )
+        })?;
+        let two = median_of(scale.repeats, || {
+            side_by_side(
+                &replicas.each_ref().map(|r| format!("{}{path}", r.url)),
+                |url| wrk::run(url, &auth, CONNECTIONS / 2, scale.seconds, script),
+            )
+        })?;
+        if script.is_none() {
+            two_on_list = two.requests_per_sec / prism.requests_per_sec;
+        }
+        for (server, load) in [
+            ("PostgreSQL, 1 replica", one),
+            ("PostgreSQL, 2 replicas", two),
+        ] {
+            let _ = writeln!(
+                report,
+                "| {label} | {server} | {:.0} | {:.2} | {:.2} | {:.1}× | {:.2}× |",
+                load.requests_per_sec,
+                load.p50_ms,
+                load.p99_ms,
+                load.requests_per_sec / prism.requests_per_sec,
+                load.requests_per_sec / sqlite.requests_per_sec,
+            );
+        }
+    }
+    let verdict = if two_on_list >= TARGET_TIMES_PRISM {
+        "met"
+    } else {
+        "missed"
+    };
+    let _ = write!(
+        report,
+        "\nTarget: two replicas at least {TARGET_TIMES_PRISM:.0}× Prism on `GET ?limit=10`: \
+         {two_on_list:.1}×, {verdict}."
+    );
+    drop(replicas);
+    cluster.stop()?;
+    Ok(report)
+}
+
+/// Runs `measure` on both URLs at once and adds the results up: the
+/// throughputs sum, and the latencies are the worse of the two.
+fn side_by_side(
+    urls: &[String; 2],
+    measure: impl Fn(&str) -> Result<Load, String> + Sync,
+) -> Result<Load, String> {
+    let [a, b] = std::thread::scope(|scope| {
+        let runs = urls.each_ref().map(|url| {
+            let measure = &measure;
+            scope.spawn(move || measure(url))
+        });
+        runs.map(|run| {
+            run.join()
+                .unwrap_or_else(|_| Err("a wrk thread panicked".to_owned()))
+        })
+    });
+    let (a, b) = (a?, b?);
+    Ok(Load {
+        requests_per_sec: a.requests_per_sec + b.requests_per_sec,
+        bytes_per_sec: a.bytes_per_sec + b.bytes_per_sec,
+        p50_ms: a.p50_ms.max(b.p50_ms),
+        p99_ms: a.p99_ms.max(b.p99_ms),
+    })
+}
