@@ -22,12 +22,13 @@ const VERSIONS_DIR: &str = "/usr/lib/postgresql";
 /// The programs a cluster needs from a version's `bin` directory.
 const PROGRAMS: [&str; 4] = ["initdb", "pg_ctl", "postgres", "createdb"];
 
-/// The server's settings beyond its port and socket directory. Durability
-/// tests rely on synchronous commits (and on fsync, left at its default:
-/// on); tests running in parallel each hold a pool of connections, more in
-/// total than the default 100.
+/// The server's settings beyond its port and socket directory. Commits are
+/// asynchronous by default here, so that the sandbox's own per-connection
+/// `synchronous_commit = on` is what the crash test checks (fsync stays at
+/// its default: on). Tests running in parallel each hold a pool of
+/// connections, more in total than the default 100.
 const SETTINGS: &str =
-    "-c listen_addresses=127.0.0.1 -c max_connections=200 -c synchronous_commit=on";
+    "-c listen_addresses=127.0.0.1 -c max_connections=200 -c synchronous_commit=off";
 
 /// How long, in seconds, `pg_ctl` waits for a start or a stop. Each takes
 /// about a second; a loaded 2-core machine gets the rest as a margin.

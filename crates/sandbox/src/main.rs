@@ -89,7 +89,7 @@ struct DatabaseArgs {
 
     /// With --database-url: the most connections this process opens to
     /// PostgreSQL (1 to 1000).
-    #[arg(long, value_name = "N", default_value_t = alphamoon_sandbox::postgres::DEFAULT_POOL_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    #[arg(long, value_name = "N", default_value_t = alphamoon_sandbox::postgres::DEFAULT_POOL_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1000), requires = "database_url")]
     database_pool_size: u64,
 }
 
@@ -328,44 +328,71 @@ async fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
             path.display()
         ));
     }
-    let created = alphamoon_sandbox::create_first_org(store, "sandbox", &secret).await;
-    let org = match created {
-        Ok(Some(org)) => org,
-        Ok(None) => {
-            let _ = std::fs::remove_file(&pending);
-            eprintln!(
-                "database already has organizations; {} left as it is",
-                path.display()
-            );
-            return Ok(());
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&pending);
-            return Err(format!("cannot create the bootstrap organization: {e}"));
-        }
+    let created = match alphamoon_sandbox::create_first_org(store, "sandbox", &secret).await {
+        Ok(Some(org)) => Some(org.id),
+        Ok(None) => None,
+        // A commit whose answer was lost may have happened all the same;
+        // then the pending file holds the only copy of a stored key.
+        Err(e) => match store
+            .key_by_secret_hash(&alphamoon_sandbox::keys::hash(&secret))
+            .await
+        {
+            Ok(Some(key)) => Some(key.org_id),
+            Ok(None) => {
+                let _ = std::fs::remove_file(&pending);
+                return Err(format!("cannot create the bootstrap organization: {e}"));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "cannot tell whether the bootstrap organization was created ({e}); if it \
+                     was, its admin key is in {}",
+                    pending.display()
+                ));
+            }
+        },
+    };
+    let Some(org_id) = created else {
+        let _ = std::fs::remove_file(&pending);
+        eprintln!(
+            "database already has organizations; {} left as it is",
+            path.display()
+        );
+        return Ok(());
     };
     // The organization is stored: from here on the key must not be lost.
-    std::fs::rename(&pending, path).map_err(|e| {
-        format!(
-            "created organization {} but cannot move its admin key from {} to {}: {e}",
-            org.id,
-            pending.display(),
-            path.display()
-        )
-    })?;
+    std::fs::rename(&pending, path)
+        .and_then(|()| sync_parent(path))
+        .map_err(|e| {
+            format!(
+                "created organization {org_id} but cannot move its admin key from {} to {}: {e}",
+                pending.display(),
+                path.display()
+            )
+        })?;
     eprintln!(
-        "created organization {} with an admin key holding every scope; key written to {}",
-        org.id,
+        "created organization {org_id} with an admin key holding every scope; key written to {}",
         path.display()
     );
     Ok(())
+}
+
+/// Syncs the directory holding `path`, so that a rename into it survives
+/// a power loss as the database's commit does.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(parent)?.sync_all()
 }
 
 /// Writes `secret` to a new file at `path`, readable by the owner only and
 /// synced to disk before this returns.
 fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // A new file only: the name is random, and anything already there is
+    // not ours to overwrite.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;

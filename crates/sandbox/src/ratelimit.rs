@@ -60,7 +60,26 @@ const MAX_BURST: u32 = 100_000;
 
 /// Every this many checks, the cells of keys whose allowance is full again
 /// are dropped, so that memory follows the keys in use, not every key seen.
-const IDLE_EVICTION_EVERY: u32 = 10_000;
+pub(crate) const IDLE_EVICTION_EVERY: u32 = 10_000;
+
+/// The cells a request draws on, in the order every limiter takes them:
+/// the key's own first, so that a request its key's limit refuses uses up
+/// nothing of the organization's allowance for its other keys; then the
+/// organization's, shared by all its keys, so that minting keys does not
+/// multiply the allowance. Each comes with its limit and a cell id unique
+/// across both kinds.
+pub(crate) fn cells_in_order<L: Copy>(
+    key: &StoredKey,
+    per_key: Option<L>,
+    per_org: Option<L>,
+) -> impl Iterator<Item = (L, String)> {
+    [
+        per_key.map(|limit| (limit, format!("key:{}", key.id))),
+        per_org.map(|limit| (limit, format!("org:{}", key.org_id))),
+    ]
+    .into_iter()
+    .flatten()
+}
 
 /// The limits of this process: each key within its own allowance, and each
 /// organization within one allowance shared by all its keys, so that a key
@@ -80,13 +99,8 @@ impl LocalLimiter {
     }
 
     fn check_now(&self, key: &StoredKey) -> Result<(), Duration> {
-        // The key's own limit first: a request it refuses must not use up
-        // the organization's allowance for its other keys.
-        if let Some(cells) = &self.per_key {
-            cells.check(&key.id)?;
-        }
-        if let Some(cells) = &self.per_org {
-            cells.check(&key.org_id)?;
+        for (cells, id) in cells_in_order(key, self.per_key.as_ref(), self.per_org.as_ref()) {
+            cells.check(&id)?;
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::SecretHash;
 use crate::store::{
-    Acting, Org, Store, StoreError, StoreFuture, StoredKey, Write, scopes_from_column,
+    Acting, KEY_COLUMNS, Org, Store, StoreError, StoreFuture, StoredKey, Write, scopes_from_column,
     scopes_to_column,
 };
 
@@ -168,11 +168,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .map_err(db_error)?;
     let version = usize::try_from(version).unwrap_or(usize::MAX);
     if version > MIGRATIONS.len() {
-        return Err(StoreError::Failed(format!(
-            "the database has schema version {version}, newer than this sandbox's {}; \
-             run a newer alphamoon-sandbox",
-            MIGRATIONS.len()
-        )));
+        return Err(crate::store::schema_too_new(version, MIGRATIONS.len()));
     }
     for (applied, migration) in MIGRATIONS.iter().enumerate().skip(version) {
         tx.execute_batch(migration).map_err(db_error)?;
@@ -189,9 +185,11 @@ impl Db {
         memdb_gate: Option<RwLock<()>>,
     ) -> Result<SqliteStore, StoreError> {
         let mut writer = Connection::open(path).map_err(db_error)?;
+        // The busy timeout first: switching a fresh file to WAL takes its
+        // lock, which another process starting on it may hold.
         writer
             .execute_batch(&format!(
-                "{writer_pragmas} PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
+                "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; {writer_pragmas} PRAGMA foreign_keys = ON;"
             ))
             .map_err(db_error)?;
         migrate(&mut writer)?;
@@ -377,7 +375,6 @@ const INSERT_KEY: &str =
     "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const ADJUST_COUNT: &str = "UPDATE orgs SET key_count = key_count + ?1 WHERE id = ?2";
-const KEY_COLUMNS: &str = "id, org_id, name, scopes, created_at, exp";
 
 fn insert_with(
     statement: &mut rusqlite::CachedStatement<'_>,

@@ -171,6 +171,18 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// The columns both backends read a key from, in [`StoredKey`]'s order.
+pub(crate) const KEY_COLUMNS: &str = "id, org_id, name, scopes, created_at, exp";
+
+/// The refusal of a database whose schema a newer sandbox wrote: this one
+/// cannot know what the newer migrations changed.
+pub(crate) fn schema_too_new(found: usize, known: usize) -> StoreError {
+    StoreError::Failed(format!(
+        "the database has schema version {found}, newer than this sandbox's {known}; \
+         run a newer alphamoon-sandbox"
+    ))
+}
+
 /// How both backends keep a key's scopes in one column: wire values
 /// separated by spaces (no scope contains one).
 pub(crate) fn scopes_to_column(scopes: &[String]) -> String {

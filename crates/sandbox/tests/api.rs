@@ -666,6 +666,28 @@ async fn delete_rejects_a_malformed_id() {
 }
 
 #[tokio::test]
+async fn a_key_may_delete_itself_and_is_gone_at_once() {
+    let (sandbox, admin) = sandbox().await;
+    let org = org_of(&sandbox, &admin).await;
+    let (doomed, secret) = issue_key(
+        sandbox.store(),
+        &org,
+        "self-deleting",
+        &[ADMIN_SCOPE],
+        Utc::now().timestamp() + 3600,
+    )
+    .await
+    .expect("key");
+    let path = format!("{KEYS}/{}", doomed.id);
+    let deleted = call(&sandbox, "DELETE", &path, Some(&basic(&secret)), None).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let again = call(&sandbox, "DELETE", &path, Some(&basic(&secret)), None).await;
+    assert_eq!(again.status, 401, "{}", again.body);
+    let listed = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
+    assert_eq!(listed.body["pagination"]["total"], 1, "{}", listed.body);
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_problems() {
     let (sandbox, admin) = sandbox().await;
     let auth = basic(&admin);

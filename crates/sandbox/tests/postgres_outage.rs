@@ -1,6 +1,7 @@
-//! PostgreSQL stopped and started again under running replicas. It stops
-//! the server every other PostgreSQL test uses, so it is a test binary of
-//! its own: cargo runs test binaries one after another.
+//! PostgreSQL stopped, or crashed, and started again under running
+//! replicas. These tests stop the server every other PostgreSQL test uses,
+//! so they are a test binary of their own (cargo runs test binaries one
+//! after another), and take turns within it.
 
 mod support;
 
@@ -24,6 +25,21 @@ fn pg_ctl(args: &[&str]) {
     assert!(status.success(), "{script} {args:?}: {status}");
 }
 
+/// Held by the test that has the server down, so that the others wait.
+static SERVER_DOWN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Processes killed when the test ends, however it ends.
+struct Killed(Vec<std::process::Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts the server again when dropped, so that a failed assertion does
 /// not leave it down.
 struct StartOnDrop;
@@ -39,6 +55,7 @@ impl Drop for StartOnDrop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
 async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_restart() {
+    let _turn = SERVER_DOWN.lock().await;
     let database_url = support::fresh_postgres_database().await;
     let store = alphamoon_sandbox::PgStore::connect(&database_url, 1)
         .await
@@ -56,7 +73,7 @@ async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_re
         "--request-timeout-secs",
         "3",
     ];
-    let mut replicas: Vec<_> = (0..2)
+    let (children, urls): (Vec<_>, Vec<_>) = (0..2)
         .map(|i| {
             support::start_replica(
                 &database_url,
@@ -64,9 +81,10 @@ async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_re
                 &dir.path().join(format!("replica-{i}.log")),
             )
         })
-        .collect();
+        .unzip();
+    let _running = Killed(children);
     let auth = basic(&admin);
-    for (_, url) in &replicas {
+    for url in &urls {
         let page = try_call(url, "GET", KEYS, Some(&auth), None)
             .await
             .expect("answers");
@@ -75,7 +93,7 @@ async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_re
 
     pg_ctl(&["stop", "-m", "fast"]);
     let restart = StartOnDrop;
-    for (_, url) in &replicas {
+    for url in &urls {
         for (method, body) in [
             ("GET", None),
             (
@@ -103,7 +121,7 @@ async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_re
 
     pg_ctl(&["start"]);
     drop(restart);
-    for (_, url) in &replicas {
+    for url in &urls {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let answer = try_call(url, "GET", KEYS, Some(&auth), None)
@@ -140,8 +158,78 @@ async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_re
         .expect("answers");
         assert_eq!(created.status, 201, "{}", created.body);
     }
-    for (child, _) in &mut replicas {
-        let _ = child.kill();
-        let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn answered_creates_survive_a_crash_of_the_database() {
+    let _turn = SERVER_DOWN.lock().await;
+    let database_url = support::fresh_postgres_database().await;
+    let store = alphamoon_sandbox::PgStore::connect(&database_url, 1)
+        .await
+        .expect("store");
+    let (_, admin) = alphamoon_sandbox::create_org(&store, "Acme")
+        .await
+        .expect("org");
+    drop(store);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, url) = support::start_replica(
+        &database_url,
+        &["--rate-limit", "0", "--org-rate-limit", "0"],
+        &dir.path().join("replica.log"),
+    );
+    let _running = Killed(vec![child]);
+    let auth = basic(&admin);
+    // The test server commits asynchronously by default: only the
+    // sandbox's own `synchronous_commit = on` makes an answered create wait
+    // for the disk. The crash comes right after the last answer, while an
+    // asynchronous commit would still be in memory.
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (url, auth) = (url.clone(), auth.clone());
+            tokio::spawn(async move {
+                let body = create_body(&format!("key {i}"), &["workspace.file:upload"]);
+                try_call(&url, "POST", KEYS, Some(&auth), Some(body)).await
+            })
+        })
+        .collect();
+    let mut answered = Vec::new();
+    for task in tasks {
+        let answer = task.await.expect("create").expect("answers");
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answered.push(answer.body["id"].as_str().expect("id").to_owned());
     }
+    pg_ctl(&["stop", "-m", "immediate"]);
+    let restart = StartOnDrop;
+    pg_ctl(&["start"]);
+    drop(restart);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let page = try_call(
+            &url,
+            "GET",
+            &format!("{KEYS}?limit=100&offset=1"),
+            Some(&auth),
+            None,
+        )
+        .await
+        .expect("answers");
+        if page.status == 200 {
+            break page;
+        }
+        assert_eq!(page.status, 503, "{}", page.body);
+        assert!(Instant::now() < deadline, "no recovery after the crash");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let ids: Vec<&str> = listed.body["apiKeys"]
+        .as_array()
+        .expect("apiKeys")
+        .iter()
+        .filter_map(|k| k["id"].as_str())
+        .collect();
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|id| !ids.contains(&id.as_str()))
+        .collect();
+    assert!(lost.is_empty(), "answered 201, lost in the crash: {lost:?}");
 }

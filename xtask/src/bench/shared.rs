@@ -34,7 +34,7 @@ pub(super) fn run(
         "### A shared sandbox: replicas on PostgreSQL\n\n\
          The same wrk load ({CONNECTIONS} connections in all; with two replicas, two wrk \
          processes with half the connections each, summed), against release sandboxes on one \
-         local PostgreSQL 15 server with `synchronous_commit` on. Everything shares the same \
+         local PostgreSQL server, with `synchronous_commit` on. Everything shares the same \
          cores.\n\n\
          | request | server | req/s | p50 ms | p99 ms | × Prism | × SQLite sandbox |\n\
          |---|---|---|---|---|---|---|\n"

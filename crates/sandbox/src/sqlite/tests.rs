@@ -104,3 +104,25 @@ async fn an_organization_and_its_first_key_are_stored_together_or_not_at_all() {
         .expect("globex was not half-stored by the failed attempt");
     assert_eq!(store.list_keys("globex", 0, 10).await.expect("list").1, 1);
 }
+
+#[test]
+fn a_database_from_a_newer_sandbox_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sandbox.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    let newer = SCHEMA_VERSION + 1;
+    Connection::open(&path)
+        .and_then(|conn| conn.pragma_update(None, "user_version", newer))
+        .expect("mark newer");
+    let error = SqliteStore::open(&path).expect_err("a newer schema is refused");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("schema version {newer}")),
+        "{error}"
+    );
+    let version: usize = Connection::open(&path)
+        .and_then(|conn| conn.query_row("PRAGMA user_version", [], |row| row.get(0)))
+        .expect("read");
+    assert_eq!(version, newer, "the refusal changed nothing");
+}
