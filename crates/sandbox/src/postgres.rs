@@ -16,6 +16,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
 use crate::keys::SecretHash;
 use crate::ratelimit::{IDLE_EVICTION_EVERY, Limiter, RateLimit, Verdict, cells_in_order};
@@ -105,10 +106,18 @@ fn pg_error(error: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         }
     };
+    // The driver's own text is often only "error connecting to server";
+    // the reason (refused, timed out, no such database) is in its source.
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
     if transient {
-        StoreError::Unavailable(error.to_string())
+        StoreError::Unavailable(message)
     } else {
-        StoreError::failed(error)
+        StoreError::Failed(message)
     }
 }
 
@@ -239,28 +248,40 @@ impl PgStore {
                      INSERT INTO orgs (id, name, key_count) VALUES ($1, $2, 1) RETURNING id
                  )
                  INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
-                 SELECT $3, org.id, $4, $5, $6, $7, $8 FROM org",
+                 SELECT $3, $4, $5, $6, $7, $8, $9 FROM org",
             )
             .await
             .map_err(pg_error)?;
+        let (scopes, hash) = (scopes_to_column(&first_key.scopes), secret_hash.as_slice());
+        let params: Vec<&(dyn ToSql + Sync)> = [&org.id as &(dyn ToSql + Sync), &org.name]
+            .into_iter()
+            .chain(key_params(first_key, &scopes, &hash))
+            .collect();
         client
-            .execute(
-                &statement,
-                &[
-                    &org.id,
-                    &org.name,
-                    &first_key.id,
-                    &first_key.name,
-                    &scopes_to_column(&first_key.scopes),
-                    &first_key.created_at,
-                    &first_key.exp,
-                    &secret_hash.as_slice(),
-                ],
-            )
+            .execute(&statement, &params)
             .await
             .map_err(pg_error)?;
         Ok(())
     }
+}
+
+/// A key's columns as statement parameters, in the order of `INSERT INTO
+/// api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)`. The
+/// scopes come already joined, as `scopes_to_column` makes them.
+fn key_params<'k>(
+    key: &'k StoredKey,
+    scopes: &'k String,
+    secret_hash: &'k &'k [u8],
+) -> [&'k (dyn ToSql + Sync); 7] {
+    [
+        &key.id,
+        &key.org_id,
+        &key.name,
+        scopes,
+        &key.created_at,
+        &key.exp,
+        secret_hash,
+    ]
 }
 
 /// Starts a transaction that holds [`SCHEMA_LOCK`] until it ends. It is
@@ -332,36 +353,7 @@ impl Store for PgStore {
         key: &'a StoredKey,
         secret_hash: &'a SecretHash,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(
-                    "WITH added AS (
-                         INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING org_id
-                     )
-                     UPDATE orgs SET key_count = key_count + 1
-                     WHERE id IN (SELECT org_id FROM added)",
-                )
-                .await
-                .map_err(pg_error)?;
-            client
-                .execute(
-                    &statement,
-                    &[
-                        &key.id,
-                        &key.org_id,
-                        &key.name,
-                        &scopes_to_column(&key.scopes),
-                        &key.created_at,
-                        &key.exp,
-                        &secret_hash.as_slice(),
-                    ],
-                )
-                .await
-                .map_err(pg_error)?;
-            Ok(())
-        })
+        Box::pin(async move { self.bulk_insert(&[(key.clone(), *secret_hash)]).await })
     }
 
     fn insert_key_as<'a>(
@@ -389,21 +381,14 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(pg_error)?;
+            let (scopes, hash) = (scopes_to_column(&key.scopes), secret_hash.as_slice());
+            let params: Vec<&(dyn ToSql + Sync)> =
+                [&caller.key_id as &(dyn ToSql + Sync), &caller.now]
+                    .into_iter()
+                    .chain(key_params(key, &scopes, &hash))
+                    .collect();
             let updated = client
-                .execute(
-                    &statement,
-                    &[
-                        &caller.key_id,
-                        &caller.now,
-                        &key.id,
-                        &key.org_id,
-                        &key.name,
-                        &scopes_to_column(&key.scopes),
-                        &key.created_at,
-                        &key.exp,
-                        &secret_hash.as_slice(),
-                    ],
-                )
+                .execute(&statement, &params)
                 .await
                 .map_err(pg_error)?;
             Ok(if updated == 1 {

@@ -25,6 +25,19 @@ fn pg_ctl(args: &[&str]) {
     assert!(status.success(), "{script} {args:?}: {status}");
 }
 
+/// A fresh database holding one organization, and that organization's
+/// admin key.
+async fn database_with_an_org() -> (String, String) {
+    let database_url = support::fresh_postgres_database().await;
+    let store = alphamoon_sandbox::PgStore::connect(&database_url, 1)
+        .await
+        .expect("store");
+    let (_, admin) = alphamoon_sandbox::create_org(&store, "Acme")
+        .await
+        .expect("org");
+    (database_url, admin)
+}
+
 /// Held by the test that has the server down, so that the others wait.
 static SERVER_DOWN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -56,14 +69,7 @@ impl Drop for StartOnDrop {
 #[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
 async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_restart() {
     let _turn = SERVER_DOWN.lock().await;
-    let database_url = support::fresh_postgres_database().await;
-    let store = alphamoon_sandbox::PgStore::connect(&database_url, 1)
-        .await
-        .expect("store");
-    let (_, admin) = alphamoon_sandbox::create_org(&store, "Acme")
-        .await
-        .expect("org");
-    drop(store);
+    let (database_url, admin) = database_with_an_org().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let flags = [
         "--rate-limit",
@@ -164,14 +170,7 @@ async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_re
 #[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
 async fn answered_creates_survive_a_crash_of_the_database() {
     let _turn = SERVER_DOWN.lock().await;
-    let database_url = support::fresh_postgres_database().await;
-    let store = alphamoon_sandbox::PgStore::connect(&database_url, 1)
-        .await
-        .expect("store");
-    let (_, admin) = alphamoon_sandbox::create_org(&store, "Acme")
-        .await
-        .expect("org");
-    drop(store);
+    let (database_url, admin) = database_with_an_org().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let (child, url) = support::start_replica(
         &database_url,
