@@ -9,6 +9,28 @@ use crate::bench;
 /// The hand-written source of truth, relative to the workspace root.
 pub(crate) const SPEC_YAML: &str = "openapi/alphamoon-workspace.yaml";
 
+/// The sandbox's own control plane, described apart so that the vendor
+/// spec stays exactly the vendor's.
+pub(crate) const CONTROL_SPEC_YAML: &str = "openapi/alphamoon-sandbox-control.yaml";
+
+/// Every hand-written spec, with the JSON renderings `gen` writes of it.
+pub(crate) const SPECS: [(&str, &[&str]); 2] = [
+    // The published rendering for other languages' generators, and the
+    // copy the client's build script reads: `cargo package` ships only
+    // files inside the crate, so the build cannot reach `openapi/`.
+    (
+        SPEC_YAML,
+        &[
+            "openapi/alphamoon-workspace.json",
+            "crates/client/alphamoon-workspace.json",
+        ],
+    ),
+    (
+        CONTROL_SPEC_YAML,
+        &["openapi/alphamoon-sandbox-control.json"],
+    ),
+];
+
 const README: &str = "README.md";
 
 /// The README lines between which `gen` puts the bench reports; everything
@@ -28,32 +50,26 @@ fn read(root: &Path, path: &str) -> Result<String, String> {
     fs::read_to_string(root.join(path)).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
-/// Reads the YAML spec as a JSON value, the form every consumer uses.
-pub(crate) fn load_spec(root: &Path) -> Result<serde_json::Value, String> {
-    let text = read(root, SPEC_YAML)?;
-    serde_yaml::from_str(&text).map_err(|e| format!("{SPEC_YAML} is not valid YAML: {e}"))
+/// Reads the YAML spec at `path` as a JSON value, the form every consumer
+/// uses.
+pub(crate) fn load_yaml(root: &Path, path: &str) -> Result<serde_json::Value, String> {
+    let text = read(root, path)?;
+    serde_yaml::from_str(&text).map_err(|e| format!("{path} is not valid YAML: {e}"))
 }
 
 /// Renders every derived file, without touching the disk.
 pub(crate) fn render_all(root: &Path) -> Result<Vec<Derived>, String> {
-    let spec = load_spec(root)?;
-    let mut json = serde_json::to_string_pretty(&spec)
-        .map_err(|e| format!("cannot render the spec as JSON: {e}"))?;
-    json.push('\n');
-    // The published rendering for other languages' generators, and the copy
-    // the client's build script reads: `cargo package` ships only files
-    // inside the crate, so the build cannot reach `openapi/`.
-    let mut files: Vec<Derived> = [
-        "openapi/alphamoon-workspace.json",
-        "crates/client/alphamoon-workspace.json",
-    ]
-    .into_iter()
-    .map(|path| Derived {
-        path: PathBuf::from(path),
-        content: json.clone(),
-        source: SPEC_YAML,
-    })
-    .collect();
+    let mut files = Vec::new();
+    for (yaml, renderings) in SPECS {
+        let mut json = serde_json::to_string_pretty(&load_yaml(root, yaml)?)
+            .map_err(|e| format!("cannot render {yaml} as JSON: {e}"))?;
+        json.push('\n');
+        files.extend(renderings.iter().map(|path| Derived {
+            path: PathBuf::from(path),
+            content: json.clone(),
+            source: yaml,
+        }));
+    }
     files.push(Derived {
         path: PathBuf::from(README),
         content: readme(root)?,

@@ -143,6 +143,8 @@ fn postgres_suite(root: &Path) -> Result<(), String> {
             "--test",
             "api",
             "--test",
+            "control",
+            "--test",
             "revocation",
             "--test",
             "replicas",

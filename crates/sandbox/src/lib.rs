@@ -35,7 +35,7 @@ use std::time::Duration;
 use alphamoon_client::Scope;
 use chrono::Utc;
 
-pub use api::{ADMIN_SCOPE, Settings, router};
+pub use api::{ADMIN_SCOPE, ControlToken, Settings, router};
 pub use postgres::PgStore;
 pub use ratelimit::{Limiter, RateLimit, Verdict};
 pub use server::{ConnectionLimits, Sandbox, ShutdownError};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alphamoon_sandbox::{
-    ConnectionLimits, PgStore, RateLimit, Sandbox, Settings, SqliteStore, Store,
+    ConnectionLimits, ControlToken, PgStore, RateLimit, Sandbox, Settings, SqliteStore, Store,
 };
 use clap::{Args, Parser, Subcommand};
 
@@ -132,6 +132,13 @@ struct ServeArgs {
     /// creates the organization and writes PATH.
     #[arg(long, value_name = "PATH")]
     bootstrap_key_file: Option<PathBuf>,
+
+    /// Turn on the control plane under /_sandbox/v1 (reset and seed the
+    /// sandbox; see openapi/alphamoon-sandbox-control.yaml). Its Bearer
+    /// token is read from PATH; if PATH does not exist, a fresh random
+    /// token is written there first (mode 0600). Off without this flag.
+    #[arg(long, value_name = "PATH")]
+    control_token_file: Option<PathBuf>,
 
     /// Requests per second each key may make on average (0.001 to
     /// 1000000); 0 turns the per-key limit off.
@@ -271,6 +278,11 @@ fn check_descriptors(max_connections: u64) -> Result<(), String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     check_descriptors(args.max_connections)?;
+    let control_token = args
+        .control_token_file
+        .as_deref()
+        .map(control_token)
+        .transpose()?;
     let store = args.database.open().await?;
     if let Some(path) = &args.bootstrap_key_file {
         bootstrap(store.as_ref(), path).await?;
@@ -287,6 +299,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             max_connections: usize::try_from(args.max_connections)
                 .expect("at most 100000 by the flag's range"),
         },
+        control_token,
         ..Settings::default()
     };
 
@@ -374,6 +387,39 @@ async fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
         path.display()
     );
     Ok(())
+}
+
+/// The control token in the file at `path`, which is made first, with a
+/// fresh random token, if it does not exist. The token is written in full
+/// under a name of its own and then linked into place, which fails rather
+/// than overwrite: of several replicas started together, one writes it and
+/// every one reads the same token.
+fn control_token(path: &Path) -> Result<ControlToken, String> {
+    if !path.exists() {
+        let random = |bytes| alphamoon_sandbox::keys::random_hex(bytes).map_err(|e| e.to_string());
+        let token = format!("amc_{}", random(32)?);
+        let mut pending = path.as_os_str().to_owned();
+        pending.push(format!(".{}.tmp", random(6)?));
+        let pending = PathBuf::from(pending);
+        let linked = write_secret_file(&pending, &token).and_then(|()| {
+            match std::fs::hard_link(&pending, path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                linked => linked.and_then(|()| sync_parent(path)),
+            }
+        });
+        let _ = std::fs::remove_file(&pending);
+        linked.map_err(|e| format!("cannot write a control token to {}: {e}", path.display()))?;
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the control token from {}: {e}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!(
+            "the control token file {} is empty",
+            path.display()
+        ));
+    }
+    Ok(ControlToken::new(token))
 }
 
 /// Syncs the directory holding `path`, so that a rename into it survives

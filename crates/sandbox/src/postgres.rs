@@ -506,6 +506,16 @@ impl Store for PgStore {
         })
     }
 
+    fn reset(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            client
+                .batch_execute("TRUNCATE api_keys, orgs, rate_limit_cells")
+                .await
+                .map_err(pg_error)
+        })
+    }
+
     fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut client = self.client().await?;

@@ -99,6 +99,12 @@ impl Sandbox {
         self.store.as_ref()
     }
 
+    /// Deletes every organization and key, as the control plane's
+    /// `resetSandbox` does, for tests that share one sandbox.
+    pub async fn reset(&self) -> Result<(), StoreError> {
+        self.store.reset().await
+    }
+
     /// Adds an organization and returns it with its first admin key.
     pub async fn create_org(&self, name: &str) -> Result<(Org, String), StoreError> {
         crate::create_org(self.store.as_ref(), name).await

@@ -524,6 +524,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn reset(&self) -> StoreFuture<'_, ()> {
+        self.run(|db| {
+            let mut conn = db.write();
+            let tx = conn.transaction().map_err(db_error)?;
+            tx.execute_batch("DELETE FROM api_keys; DELETE FROM orgs;")
+                .map_err(db_error)?;
+            tx.commit().map_err(db_error)
+        })
+    }
+
     fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
         let rows = keys.to_vec();
         self.run(move |db| db.bulk_insert(&rows))

@@ -155,6 +155,10 @@ pub trait Store: Send + Sync + 'static {
         key_id: &'a str,
     ) -> StoreFuture<'a, Write<bool>>;
 
+    /// Deletes every organization and key (and, where the store keeps
+    /// them, the rate-limit allowances), at once for every process on it.
+    fn reset(&self) -> StoreFuture<'_, ()>;
+
     /// Adds many filler keys in as few transactions as the backend likes,
     /// for load tests and large demo stores.
     fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()>;

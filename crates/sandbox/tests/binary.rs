@@ -249,6 +249,7 @@ fn help_describes_every_flag_and_the_org_subcommand() {
         "--database-url",
         "ALPHAMOON_SANDBOX_DATABASE_URL",
         "--database-pool-size",
+        "--control-token-file",
         "org",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
@@ -452,4 +453,60 @@ fn a_connection_cap_the_open_file_limit_cannot_honour_is_refused() {
     )));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--max-connections 1024"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_token_file_is_made_once_private_and_then_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("control.token");
+    let flags = ["--control-token-file".as_ref(), token_file.as_os_str()];
+    let db = dir.path().join("sandbox.db");
+    let log = dir.path().join("stderr.log");
+    let (mut first, url) = support::start_binary(&db, &flags, &log);
+    let token = std::fs::read_to_string(&token_file).expect("token written");
+    let mode = std::fs::metadata(&token_file)
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the token file is private");
+    assert!(token.starts_with("amc_") && token.len() > 40, "{token}");
+    let reset = |url: String, token: String| async move {
+        support::try_call(
+            &url,
+            "POST",
+            "/_sandbox/v1/reset",
+            Some(&format!("Bearer {token}")),
+            None,
+        )
+        .await
+        .expect("answers")
+        .status
+    };
+    assert_eq!(reset(url.clone(), token.clone()).await, 204);
+    first.kill().expect("kill");
+    first.wait().expect("reaped");
+
+    // A restart reads the same token instead of making a new one.
+    let (mut second, url) = support::start_binary(&db, &flags, &log);
+    assert_eq!(std::fs::read_to_string(&token_file).expect("token"), token);
+    assert_eq!(reset(url.clone(), token.clone()).await, 204);
+    assert_eq!(reset(url, format!("{token}x")).await, 401);
+    second.kill().expect("kill");
+    second.wait().expect("reaped");
+    assert!(
+        !std::fs::read_to_string(&log).expect("log").contains(&token),
+        "the token was logged"
+    );
+
+    std::fs::write(&token_file, "  \n").expect("empty it");
+    let output = refused(
+        Command::new(BIN)
+            .args(["--in-memory", "--listen", "127.0.0.1:0"])
+            .args(flags),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is empty"), "{stderr}");
 }

@@ -114,6 +114,9 @@ impl Store for SlowToAnswerDeletes {
             deleted
         })
     }
+    fn reset(&self) -> StoreFuture<'_, ()> {
+        self.inner.reset()
+    }
     fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
         self.inner.bulk_insert(keys)
     }

@@ -25,18 +25,7 @@ pub(super) async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     validate::no_parameters(query.as_deref())?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "The request body must be `application/json`.",
-        ));
-    }
-    let body = body.map_err(|e| Problem::new(e.status(), e.body_text()))?;
+    let body = validate::json_body(&headers, body)?;
     let request = validate::create_request(&body, Utc::now(), state.max_key_lifetime)?;
 
     let missing: Vec<&str> = request
@@ -165,7 +154,8 @@ fn listed(key: StoredKey, now: i64) -> types::ApiKey {
     }
 }
 
-fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+/// A JSON answer.
+pub(super) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],

@@ -5,6 +5,7 @@
 //! share one wire model.
 
 mod auth;
+mod control;
 mod keys;
 mod problem;
 mod validate;
@@ -19,6 +20,7 @@ use axum::routing::{delete, post};
 
 use crate::ratelimit::{Limiter, LocalLimiter, RateLimit};
 use crate::store::Store;
+pub use control::ControlToken;
 use problem::Problem;
 
 /// The scope every operation of this API needs.
@@ -40,6 +42,9 @@ pub struct Settings {
     pub body_limit: usize,
     /// Timeouts and the cap on open connections.
     pub connections: crate::ConnectionLimits,
+    /// The token that opens the control plane under `/_sandbox/v1`; `None`
+    /// leaves it off, and its paths answer 404 like any unknown path.
+    pub control_token: Option<ControlToken>,
 }
 
 impl Default for Settings {
@@ -51,6 +56,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             body_limit: 16 * 1024,
             connections: crate::ConnectionLimits::default(),
+            control_token: None,
         }
     }
 }
@@ -60,6 +66,7 @@ struct AppState {
     store: Arc<dyn Store>,
     limiter: Option<Box<dyn Limiter>>,
     max_key_lifetime: Option<Duration>,
+    control_token: Option<ControlToken>,
 }
 
 /// The API as an axum router, with its middleware.
@@ -76,8 +83,14 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
         store,
         limiter,
         max_key_lifetime: settings.max_key_lifetime,
+        control_token: settings.control_token.clone(),
     });
-    Router::new()
+    let control = if settings.control_token.is_some() {
+        Router::new().nest("/_sandbox/v1", control::router())
+    } else {
+        Router::new()
+    };
+    control
         .route(
             "/api/v0.4/admin/api-keys",
             post(keys::create).get(keys::list),

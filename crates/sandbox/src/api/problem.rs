@@ -8,6 +8,8 @@ use crate::store::StoreError;
 
 const PROBLEM_JSON: &str = "application/problem+json";
 const WWW_AUTHENTICATE: &str = "Basic realm=\"alphamoon\", charset=\"UTF-8\"";
+/// The control plane's challenge: its token is a Bearer credential.
+pub(crate) const WWW_AUTHENTICATE_BEARER: &str = "Bearer realm=\"alphamoon-sandbox\"";
 
 /// An error answer, rendered as the shared `types::Error`.
 #[derive(Debug)]
@@ -16,6 +18,8 @@ pub(crate) struct Problem {
     detail: String,
     field: Option<String>,
     retry_after: Option<u64>,
+    /// The `WWW-Authenticate` of a 401.
+    challenge: &'static str,
 }
 
 impl Problem {
@@ -25,6 +29,15 @@ impl Problem {
             detail: detail.into(),
             field: None,
             retry_after: None,
+            challenge: WWW_AUTHENTICATE,
+        }
+    }
+
+    /// A 401 of the control plane, which asks for its Bearer token.
+    pub(crate) fn unauthorized_bearer(detail: &str) -> Self {
+        Self {
+            challenge: WWW_AUTHENTICATE_BEARER,
+            ..Self::new(StatusCode::UNAUTHORIZED, detail)
         }
     }
 
@@ -113,7 +126,7 @@ impl IntoResponse for Problem {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(WWW_AUTHENTICATE),
+                HeaderValue::from_static(self.challenge),
             );
         }
         if let Some(seconds) = self.retry_after {

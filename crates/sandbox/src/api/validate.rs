@@ -23,6 +23,44 @@ pub(crate) fn create_request(
     now: DateTime<Utc>,
     max_lifetime: Option<Duration>,
 ) -> Result<types::CreateApiKeyRequest, Problem> {
+    let fields = object_body(body, &CREATE_FIELDS)?;
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .ok_or_else(|| Problem::bad_request(name, format!("`{name}` is required.")))
+    };
+    let name = name(field("name")?)?;
+
+    let Value::String(exp) = field("exp")? else {
+        return Err(Problem::bad_request(
+            "exp",
+            "`exp` must be an RFC 3339 string.",
+        ));
+    };
+    let exp = expiry(exp, now, max_lifetime)?;
+
+    let Value::Array(scopes) = field("scopes")? else {
+        return Err(Problem::bad_request("scopes", "`scopes` must be an array."));
+    };
+    let scopes = scope_list(scopes)?;
+
+    Ok(types::CreateApiKeyRequest { exp, name, scopes })
+}
+
+/// Validates a control-plane request to create an organization: a JSON
+/// object holding only `name`, with the limits of a key's name.
+pub(crate) fn sandbox_org_request(body: &[u8]) -> Result<types::ApiKeyName, Problem> {
+    let fields = object_body(body, &["name"])?;
+    name(
+        fields
+            .get("name")
+            .ok_or_else(|| Problem::bad_request("name", "`name` is required."))?,
+    )
+}
+
+/// A request body that must be a JSON object with members from `allowed`,
+/// none of them repeated.
+fn object_body(body: &[u8], allowed: &[&str]) -> Result<serde_json::Map<String, Value>, Problem> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -41,44 +79,28 @@ pub(crate) fn create_request(
             format!("`{repeated}` is given more than once."),
         ));
     }
-    if let Some(unknown) = fields.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
+    if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(Problem::bad_request(
             unknown,
             format!("`{unknown}` is not a field of this request."),
         ));
     }
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .ok_or_else(|| Problem::bad_request(name, format!("`{name}` is required.")))
-    };
+    Ok(fields)
+}
 
-    let Value::String(name) = field("name")? else {
+/// A `name` member, as the generated type decides; the sentence says in
+/// words what its pattern means, which the type's own message shows as a
+/// regex.
+fn name(value: &Value) -> Result<types::ApiKeyName, Problem> {
+    let Value::String(name) = value else {
         return Err(Problem::bad_request("name", "`name` must be a string."));
     };
-    // The generated type decides; the sentence says in words what its
-    // pattern means, which the type's own message shows as a regex.
-    let name: types::ApiKeyName = name.parse().map_err(|_| {
+    name.parse().map_err(|_| {
         Problem::bad_request(
             "name",
             "`name` must be 1 to 255 characters, none of them control characters.",
         )
-    })?;
-
-    let Value::String(exp) = field("exp")? else {
-        return Err(Problem::bad_request(
-            "exp",
-            "`exp` must be an RFC 3339 string.",
-        ));
-    };
-    let exp = expiry(exp, now, max_lifetime)?;
-
-    let Value::Array(scopes) = field("scopes")? else {
-        return Err(Problem::bad_request("scopes", "`scopes` must be an array."));
-    };
-    let scopes = scope_list(scopes)?;
-
-    Ok(types::CreateApiKeyRequest { exp, name, scopes })
+    })
 }
 
 /// The first member name that a JSON object body repeats. serde_json keeps
@@ -265,6 +287,27 @@ pub(crate) fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
 }
 
 /// Refuses any query parameter, for the operations that define none.
+/// The body of a request that must be JSON: refused with 415 when it is
+/// declared as anything else, and with the body limit's own answer when it
+/// could not be read.
+pub(crate) fn json_body(
+    headers: &axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Problem> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(Problem::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The request body must be `application/json`.",
+        ));
+    }
+    body.map_err(|e| Problem::new(e.status(), e.body_text()))
+}
+
 pub(crate) fn no_parameters(query: Option<&str>) -> Result<(), Problem> {
     match form_urlencoded::parse(query.unwrap_or_default().as_bytes()).next() {
         None => Ok(()),

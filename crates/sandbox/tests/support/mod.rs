@@ -19,9 +19,31 @@ pub fn spec() -> &'static Value {
     })
 }
 
-fn resolve(value: &Value) -> &Value {
+/// The sandbox control plane's published spec, the contract of every
+/// answer under `/_sandbox/`.
+pub fn control_spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        serde_json::from_str(include_str!(
+            "../../../../openapi/alphamoon-sandbox-control.json"
+        ))
+        .expect("the control spec is JSON")
+    })
+}
+
+/// The spec that describes `path`, and the authentication scheme its 401s
+/// name.
+fn contract(path: &str) -> (&'static Value, &'static str) {
+    if path.starts_with("/_sandbox/") {
+        (control_spec(), "Bearer")
+    } else {
+        (spec(), "Basic")
+    }
+}
+
+fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
     match value.get("$ref").and_then(Value::as_str) {
-        Some(r) => spec()
+        Some(r) => spec
             .pointer(r.trim_start_matches('#'))
             .unwrap_or_else(|| panic!("dangling $ref {r}")),
         None => value,
@@ -29,8 +51,8 @@ fn resolve(value: &Value) -> &Value {
 }
 
 /// The spec path template an actual request path matches.
-fn template(path: &str) -> Option<&'static str> {
-    spec()["paths"].as_object()?.keys().find_map(|t| {
+fn template<'a>(spec: &'a Value, path: &str) -> Option<&'a str> {
+    spec["paths"].as_object()?.keys().find_map(|t| {
         let (t_parts, p_parts): (Vec<_>, Vec<_>) =
             (t.split('/').collect(), path.split('/').collect());
         let matches = t_parts.len() == p_parts.len()
@@ -51,35 +73,44 @@ pub fn assert_conforms(method: &str, path: &str, response: &Answer) {
         Some("no-store"),
         "{method} {path}: every response sends Cache-Control: no-store"
     );
+    let (spec, scheme) = contract(path);
     if response.status == 401 {
         assert!(
             response
                 .header("www-authenticate")
-                .is_some_and(|v| v.starts_with("Basic")),
-            "{method} {path}: 401 without WWW-Authenticate: Basic"
+                .is_some_and(|v| v.starts_with(scheme)),
+            "{method} {path}: 401 without WWW-Authenticate: {scheme}"
         );
     }
-    let Some(template) = template(path) else {
+    let Some(template) = template(spec, path) else {
         // Not an operation of the spec: the body is still a problem.
         assert_eq!(
             response.header("content-type"),
             Some("application/problem+json")
         );
-        validate_problem(response, method, path);
+        validate_problem(spec, response, method, path);
         return;
     };
-    let operation = &spec()["paths"][template][method.to_ascii_lowercase()];
+    let operation = &spec["paths"][template][method.to_ascii_lowercase()];
     if operation.is_null() {
         assert_eq!(response.status, 405, "{method} {path}: undocumented method");
-        validate_problem(response, method, path);
+        validate_problem(spec, response, method, path);
         return;
     }
-    let documented = resolve(&operation["responses"][response.status.to_string()]);
+    let documented = resolve(spec, &operation["responses"][response.status.to_string()]);
     assert!(
         !documented.is_null(),
         "{method} {path}: status {} is not documented",
         response.status
     );
+    if documented["content"].is_null() {
+        assert!(
+            response.body.is_null(),
+            "{method} {path} {}: a body where none is documented",
+            response.status
+        );
+        return;
+    }
     let content_type = response.header("content-type").unwrap_or_default();
     let media = &documented["content"][content_type];
     assert!(
@@ -87,21 +118,22 @@ pub fn assert_conforms(method: &str, path: &str, response: &Answer) {
         "{method} {path} {}: content type `{content_type}` is not declared",
         response.status
     );
-    validate(&media["schema"], &response.body, method, path);
+    validate(spec, &media["schema"], &response.body, method, path);
 }
 
 /// Outside the spec's operations, every answer is still a problem body.
-fn validate_problem(response: &Answer, method: &str, path: &str) {
+fn validate_problem(spec: &Value, response: &Answer, method: &str, path: &str) {
     validate(
-        &spec()["components"]["schemas"]["Error"],
+        spec,
+        &spec["components"]["schemas"]["Error"],
         &response.body,
         method,
         path,
     );
 }
 
-fn validate(schema: &Value, body: &Value, method: &str, path: &str) {
-    let root = serde_json::json!({ "components": spec()["components"], "allOf": [schema] });
+fn validate(spec: &Value, schema: &Value, body: &Value, method: &str, path: &str) {
+    let root = serde_json::json!({ "components": spec["components"], "allOf": [schema] });
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)
         .should_validate_formats(true)
@@ -185,8 +217,12 @@ pub async fn try_call(
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = response.bytes().await?;
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {bytes:?}"));
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {bytes:?}"))
+    };
     let answer = Answer {
         status,
         headers,
@@ -298,8 +334,12 @@ async fn check_against_spec(
     let answer = Answer {
         status: parts.status.as_u16(),
         headers: parts.headers.clone(),
-        body: serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {bytes:?}")),
+        body: if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {bytes:?}"))
+        },
     };
     assert_conforms(&method, &path, &answer);
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
