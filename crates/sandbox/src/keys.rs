@@ -29,6 +29,14 @@ pub fn new_secret() -> Result<String, getrandom::Error> {
     Ok(secret_from(&random))
 }
 
+/// A well-formed secret derived from `seed` (its SHA-256 stands in for the
+/// random part), so that a fixture file can name a key by a phrase. Anyone
+/// who knows the seed knows the key: for test suites, never for keys that
+/// guard anything.
+pub fn from_seed(seed: &str) -> String {
+    secret_from(&Sha256::digest(seed.as_bytes()).into())
+}
+
 /// The secret that `random` encodes.
 fn secret_from(random: &[u8; RANDOM_BYTES]) -> String {
     let body = base62(random, RANDOM_CHARS);
@@ -106,6 +114,14 @@ fn crc32(data: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_seed_always_makes_the_same_well_formed_key() {
+        let key = super::from_seed("acme ci");
+        assert!(super::is_well_formed(&key), "{key}");
+        assert_eq!(key, super::from_seed("acme ci"));
+        assert_ne!(key, super::from_seed("acme ci "));
+    }
+
     use super::*;
 
     #[test]

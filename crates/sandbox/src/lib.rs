@@ -72,7 +72,7 @@ pub async fn create_first_org(
 }
 
 /// A new organization with a fresh id, and its first admin key.
-fn new_org(name: &str) -> Result<(Org, StoredKey), StoreError> {
+pub(crate) fn new_org(name: &str) -> Result<(Org, StoredKey), StoreError> {
     let suffix = keys::random_hex(10).map_err(StoreError::failed)?;
     let org = Org {
         id: format!("ORG:sandbox|{suffix}"),
@@ -99,7 +99,12 @@ pub async fn issue_key(
 }
 
 /// A key made now, with a fresh id.
-fn new_key(org_id: &str, name: &str, scopes: &[Scope], exp: i64) -> Result<StoredKey, StoreError> {
+pub(crate) fn new_key(
+    org_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    exp: i64,
+) -> Result<StoredKey, StoreError> {
     Ok(StoredKey {
         id: keys::new_id().map_err(StoreError::failed)?,
         org_id: org_id.to_owned(),
@@ -108,6 +113,25 @@ fn new_key(org_id: &str, name: &str, scopes: &[Scope], exp: i64) -> Result<Store
         created_at: Utc::now().timestamp(),
         exp,
     })
+}
+
+/// Validates a fixtures document (the body of the control plane's
+/// `loadFixtures`, or a `--fixtures` file read as JSON) and stores it in one
+/// transaction; with `only_into_empty`, only into a store that holds no
+/// organization yet (`None` if it did). Returns the answer `loadFixtures`
+/// gives: every organization's id and admin key, and every key's id and
+/// secret.
+pub async fn load_fixtures(
+    store: &dyn Store,
+    document: &serde_json::Value,
+    only_into_empty: bool,
+) -> Result<Option<serde_json::Value>, String> {
+    let loaded = api::load_fixtures(store, document, only_into_empty)
+        .await
+        .map_err(|problem| problem.detail().to_owned())?;
+    loaded
+        .map(|loaded| serde_json::to_value(loaded).map_err(|e| e.to_string()))
+        .transpose()
 }
 
 /// Adds `count` filler keys to `org_id` in bulk, for load tests and large

@@ -39,6 +39,21 @@ enum Command {
     /// Manage organizations in a sandbox database.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Make keys for fixture files.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Print a well-formed key derived from TEXT, the same for the same
+    /// TEXT, for a fixture's `secret`. Anyone who knows TEXT knows the key:
+    /// use it in tests only.
+    Make {
+        /// The text the key is derived from.
+        #[arg(long, value_name = "TEXT")]
+        seed: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +147,14 @@ struct ServeArgs {
     /// creates the organization and writes PATH.
     #[arg(long, value_name = "PATH")]
     bootstrap_key_file: Option<PathBuf>,
+
+    /// On a fresh database (no organization yet), load these fixtures
+    /// first: a YAML or JSON file shaped like the control plane's
+    /// `loadFixtures` body. Give each key you will use a `secret` (see `key
+    /// make`); the keys the sandbox makes are not shown. Later starts leave
+    /// the database as it is.
+    #[arg(long, value_name = "FILE")]
+    fixtures: Option<PathBuf>,
 
     /// Turn on the control plane under /_sandbox/v1 (reset and seed the
     /// sandbox; see openapi/alphamoon-sandbox-control.yaml). Its Bearer
@@ -227,6 +250,10 @@ fn main() -> ExitCode {
                         name,
                         filler_keys,
                     })) => create_org(&database, &name, filler_keys).await,
+                    Some(Command::Key(KeyCommand::Make { seed })) => {
+                        println!("{}", alphamoon_sandbox::keys::from_seed(&seed));
+                        Ok(())
+                    }
                     None => serve(cli.serve).await,
                 }
             })
@@ -283,7 +310,20 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .as_deref()
         .map(control_token)
         .transpose()?;
+    let fixtures = args.fixtures.as_deref().map(read_fixtures).transpose()?;
     let store = args.database.open().await?;
+    if let (Some(path), Some(document)) = (&args.fixtures, &fixtures) {
+        let loaded = alphamoon_sandbox::load_fixtures(store.as_ref(), document, true)
+            .await
+            .map_err(|e| format!("cannot load the fixtures in {}: {e}", path.display()))?;
+        match loaded {
+            Some(_) => eprintln!("loaded the fixtures in {}", path.display()),
+            None => eprintln!(
+                "database already has organizations; the fixtures in {} were not loaded",
+                path.display()
+            ),
+        }
+    }
     if let Some(path) = &args.bootstrap_key_file {
         bootstrap(store.as_ref(), path).await?;
     }
@@ -387,6 +427,20 @@ async fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
         path.display()
     );
     Ok(())
+}
+
+/// A fixtures file, YAML or JSON (which YAML reads as it is), as a JSON
+/// value. Read before the database is opened, so that a bad file changes
+/// nothing.
+fn read_fixtures(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the fixtures file {}: {e}", path.display()))?;
+    serde_yaml::from_str(&text).map_err(|e| {
+        format!(
+            "the fixtures file {} is not valid YAML or JSON: {e}",
+            path.display()
+        )
+    })
 }
 
 /// The control token in the file at `path`, which is made first, with a

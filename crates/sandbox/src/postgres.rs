@@ -21,8 +21,8 @@ use tokio_postgres::types::ToSql;
 use crate::keys::SecretHash;
 use crate::ratelimit::{IDLE_EVICTION_EVERY, Limiter, RateLimit, Verdict, cells_in_order};
 use crate::store::{
-    Acting, KEY_COLUMNS, Org, Store, StoreError, StoreFuture, StoredKey, Write, scopes_from_column,
-    scopes_to_column,
+    Acting, KEY_COLUMNS, Org, SeededOrg, Store, StoreError, StoreFuture, StoredKey, Write,
+    scopes_from_column, scopes_to_column,
 };
 
 /// The schema's versions, oldest first. `schema_migrations` records the
@@ -284,6 +284,35 @@ fn key_params<'k>(
     ]
 }
 
+impl PgStore {
+    /// Inserts `keys` in one statement, leaving the organizations' counts
+    /// to the caller.
+    async fn insert_rows(
+        tx: &deadpool_postgres::Transaction<'_>,
+        keys: &[(StoredKey, SecretHash)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let column = |f: fn(&StoredKey) -> String| -> Vec<String> {
+            keys.iter().map(|(key, _)| f(key)).collect()
+        };
+        let (ids, org_ids, names, scopes) = (
+            column(|k| k.id.clone()),
+            column(|k| k.org_id.clone()),
+            column(|k| k.name.clone()),
+            column(|k| scopes_to_column(&k.scopes)),
+        );
+        let created: Vec<i64> = keys.iter().map(|(k, _)| k.created_at).collect();
+        let exps: Vec<i64> = keys.iter().map(|(k, _)| k.exp).collect();
+        let hashes: Vec<&[u8]> = keys.iter().map(|(_, h)| h.as_slice()).collect();
+        tx.execute(
+            "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                  $5::bigint[], $6::bigint[], $7::bytea[])",
+            &[&ids, &org_ids, &names, &scopes, &created, &exps, &hashes],
+        )
+        .await
+    }
+}
+
 /// Starts a transaction that holds [`SCHEMA_LOCK`] until it ends. It is
 /// READ COMMITTED whatever the database's default, so that each later
 /// statement sees what a process that held the lock before committed.
@@ -506,6 +535,45 @@ impl Store for PgStore {
         })
     }
 
+    fn load_fixtures<'a>(
+        &'a self,
+        orgs: &'a [SeededOrg],
+        only_into_empty: bool,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = locked_transaction(&mut client).await?;
+            if only_into_empty {
+                let empty: bool = tx
+                    .query_one("SELECT NOT EXISTS (SELECT 1 FROM orgs)", &[])
+                    .await
+                    .map_err(pg_error)?
+                    .get(0);
+                if !empty {
+                    return Ok(false);
+                }
+            }
+            for seeded in orgs {
+                let count = i64::try_from(seeded.keys.len()).unwrap_or(i64::MAX);
+                tx.execute(
+                    "INSERT INTO orgs (id, name, key_count) VALUES ($1, $2, $3)",
+                    &[&seeded.org.id, &seeded.org.name, &count],
+                )
+                .await
+                .map_err(pg_error)?;
+                Self::insert_rows(&tx, &seeded.keys).await.map_err(|e| {
+                    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                        StoreError::SecretTaken
+                    } else {
+                        pg_error(e)
+                    }
+                })?;
+            }
+            tx.commit().await.map_err(pg_error)?;
+            Ok(true)
+        })
+    }
+
     fn reset(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let client = self.client().await?;
@@ -520,26 +588,8 @@ impl Store for PgStore {
         Box::pin(async move {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
-            let column = |f: fn(&StoredKey) -> String| -> Vec<String> {
-                keys.iter().map(|(key, _)| f(key)).collect()
-            };
-            let (ids, org_ids, names, scopes) = (
-                column(|k| k.id.clone()),
-                column(|k| k.org_id.clone()),
-                column(|k| k.name.clone()),
-                column(|k| scopes_to_column(&k.scopes)),
-            );
-            let created: Vec<i64> = keys.iter().map(|(k, _)| k.created_at).collect();
-            let exps: Vec<i64> = keys.iter().map(|(k, _)| k.exp).collect();
-            let hashes: Vec<&[u8]> = keys.iter().map(|(_, h)| h.as_slice()).collect();
-            tx.execute(
-                "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                      $5::bigint[], $6::bigint[], $7::bytea[])",
-                &[&ids, &org_ids, &names, &scopes, &created, &exps, &hashes],
-            )
-            .await
-            .map_err(pg_error)?;
+            Self::insert_rows(&tx, keys).await.map_err(pg_error)?;
+            let org_ids: Vec<&str> = keys.iter().map(|(k, _)| k.org_id.as_str()).collect();
             tx.execute(
                 "UPDATE orgs SET key_count = key_count + added.n
                  FROM (SELECT org_id, count(*) AS n FROM unnest($1::text[]) AS t(org_id)

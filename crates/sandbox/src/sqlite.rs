@@ -20,8 +20,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::SecretHash;
 use crate::store::{
-    Acting, KEY_COLUMNS, Org, Store, StoreError, StoreFuture, StoredKey, Write, scopes_from_column,
-    scopes_to_column,
+    Acting, KEY_COLUMNS, Org, SeededOrg, Store, StoreError, StoreFuture, StoredKey, Write,
+    scopes_from_column, scopes_to_column,
 };
 
 /// The schema's versions, oldest first; `PRAGMA user_version` records how
@@ -521,6 +521,51 @@ impl Store for SqliteStore {
                 }
                 Ok(deleted == 1)
             })
+        })
+    }
+
+    fn load_fixtures<'a>(
+        &'a self,
+        orgs: &'a [SeededOrg],
+        only_into_empty: bool,
+    ) -> StoreFuture<'a, bool> {
+        let orgs = orgs.to_vec();
+        self.run(move |db| {
+            let mut conn = db.write();
+            // The write lock first, so that the emptiness check holds until
+            // the commit, against other processes on the file too.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            if only_into_empty {
+                let empty: bool = tx
+                    .query_row("SELECT NOT EXISTS (SELECT 1 FROM orgs)", [], |row| {
+                        row.get(0)
+                    })
+                    .map_err(db_error)?;
+                if !empty {
+                    return Ok(false);
+                }
+            }
+            for seeded in &orgs {
+                tx.execute(
+                    "INSERT INTO orgs (id, name, key_count) VALUES (?1, ?2, ?3)",
+                    params![seeded.org.id, seeded.org.name, seeded.keys.len()],
+                )
+                .map_err(db_error)?;
+                let mut insert = tx.prepare_cached(INSERT_KEY).map_err(db_error)?;
+                for (key, hash) in &seeded.keys {
+                    insert_with(&mut insert, key, hash).map_err(|e| {
+                        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+                            StoreError::SecretTaken
+                        } else {
+                            db_error(e)
+                        }
+                    })?;
+                }
+            }
+            tx.commit().map_err(db_error)?;
+            Ok(true)
         })
     }
 

@@ -42,6 +42,9 @@ pub enum StoreError {
     /// The database cannot be reached or is busy: the same request may
     /// succeed later, and clients are told so (503 with `Retry-After`).
     Unavailable(String),
+    /// A write would store a secret that another key already has (only a
+    /// fixture can fix a secret in advance).
+    SecretTaken,
     /// Anything else.
     Failed(String),
 }
@@ -57,6 +60,7 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unavailable(message) => write!(f, "database unavailable: {message}"),
+            Self::SecretTaken => f.write_str("a key with this secret is already stored"),
             Self::Failed(message) => write!(f, "storage error: {message}"),
         }
     }
@@ -84,6 +88,16 @@ pub enum Write<T> {
     /// Nothing was written: the calling key was deleted or expired after
     /// the request was authenticated.
     CallerGone,
+}
+
+/// An organization to store together with its keys, the first of which is
+/// its admin key: the rows of a fixtures document.
+#[derive(Clone, Debug)]
+pub struct SeededOrg {
+    /// The organization.
+    pub org: Org,
+    /// Its keys with the hashes of their secrets, the admin key first.
+    pub keys: Vec<(StoredKey, SecretHash)>,
 }
 
 /// What a store call resolves to.
@@ -154,6 +168,17 @@ pub trait Store: Send + Sync + 'static {
         org_id: &'a str,
         key_id: &'a str,
     ) -> StoreFuture<'a, Write<bool>>;
+
+    /// Stores every organization with its keys, in one transaction: all of
+    /// them, or with [`StoreError::SecretTaken`] or any other error, none.
+    /// With `only_into_empty`, only if the store holds no organization yet
+    /// (`false` if it did, and nothing was stored); of several processes
+    /// that try at once, one succeeds.
+    fn load_fixtures<'a>(
+        &'a self,
+        orgs: &'a [SeededOrg],
+        only_into_empty: bool,
+    ) -> StoreFuture<'a, bool>;
 
     /// Deletes every organization and key (and, where the store keeps
     /// them, the rate-limit allowances), at once for every process on it.

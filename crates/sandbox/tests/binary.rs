@@ -510,3 +510,74 @@ async fn the_control_token_file_is_made_once_private_and_then_read() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is empty"), "{stderr}");
 }
+
+#[test]
+fn key_make_prints_the_same_well_formed_key_for_the_same_seed() {
+    let make = |seed: &str| {
+        let output = Command::new(BIN)
+            .args(["key", "make", "--seed", seed])
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
+    };
+    let key = make("acme ci");
+    assert!(alphamoon_sandbox::keys::is_well_formed(&key), "{key}");
+    assert_eq!(key, make("acme ci"));
+    assert_ne!(key, make("acme cd"));
+    assert_eq!(key, alphamoon_sandbox::keys::from_seed("acme ci"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixtures_file_seeds_a_fresh_database_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = alphamoon_sandbox::keys::from_seed("fixtures file");
+    let file = dir.path().join("fixtures.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "orgs:\n  - name: Acme\n    keys:\n      - name: ci\n        scopes: [workspace.admin.api_key:manage]\n        exp: 2099-01-01T00:00:00Z\n        secret: {secret}\n"
+        ),
+    )
+    .expect("write fixtures");
+    let db = dir.path().join("sandbox.db");
+    let log = dir.path().join("stderr.log");
+    let flags = ["--fixtures".as_ref(), file.as_os_str()];
+    for start in ["first", "second"] {
+        let (mut server, url) = support::start_binary(&db, &flags, &log);
+        let page = client(&url, &secret)
+            .list_api_keys()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{start} start: the fixture key works: {e}"))
+            .into_inner();
+        assert_eq!(page.pagination.total, 2, "{start} start: admin key and ci");
+        server.kill().expect("kill");
+        server.wait().expect("reaped");
+    }
+    let log = std::fs::read_to_string(&log).expect("log");
+    assert!(log.contains("were not loaded"), "{log}");
+    assert!(!log.contains(&secret), "a secret was logged");
+
+    let bad = dir.path().join("bad.json");
+    let mut broken = secret.clone();
+    broken.replace_range(4..5, if secret[4..5] == *"A" { "B" } else { "A" });
+    std::fs::write(
+        &bad,
+        serde_json::json!({"orgs": [{"name": "A", "keys": [{"name": "k", "scopes": ["workspace.file:upload"], "exp": "2099-01-01T00:00:00Z", "secret": broken}]}]}).to_string(),
+    )
+    .expect("write");
+    let output = refused(
+        Command::new(BIN)
+            .args(["--in-memory", "--listen", "127.0.0.1:0", "--fixtures"])
+            .arg(&bad),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("orgs[0].keys[0]: `secret`"),
+        "the error names the field: {stderr}"
+    );
+}

@@ -165,3 +165,151 @@ async fn bad_control_requests_are_refused_with_problems() {
     let wrong_method = call(&sandbox, "GET", RESET, Some(&auth), None).await;
     assert_eq!(wrong_method.status, 405);
 }
+
+const FIXTURES: &str = "/_sandbox/v1/fixtures";
+
+fn fixtures_body(document: serde_json::Value) -> Option<(&'static str, String)> {
+    Some(("application/json", document.to_string()))
+}
+
+#[tokio::test]
+async fn fixtures_seed_organizations_with_fixed_and_made_secrets() {
+    let (sandbox, _) = controlled().await;
+    let auth = bearer(TOKEN);
+    let ci = alphamoon_sandbox::keys::from_seed("fixtures test: ci");
+    let document = json!({"orgs": [
+        {"name": "Acme", "keys": [
+            {"name": "ci", "scopes": ["workspace.admin.api_key:manage"], "exp": "2099-01-01T00:00:00Z", "secret": ci},
+            {"name": "uploader", "scopes": ["workspace.file:upload"], "exp": "2099-01-01T00:00:00.5Z"},
+            {"name": "old", "scopes": ["workspace.admin.api_key:manage"], "exp": "2001-01-01T00:00:00Z"}
+        ]},
+        {"name": "Globex", "keys": []}
+    ]});
+    let loaded = call(
+        &sandbox,
+        "POST",
+        FIXTURES,
+        Some(&auth),
+        fixtures_body(document.clone()),
+    )
+    .await;
+    assert_eq!(loaded.status, 201, "{}", loaded.body);
+    let acme = &loaded.body["orgs"][0];
+    assert_eq!(
+        acme["keys"][0]["key"],
+        ci.as_str(),
+        "the fixed secret is kept"
+    );
+    let page = call(&sandbox, "GET", KEYS, Some(&basic(&ci)), None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.body["pagination"]["total"], 4,
+        "admin key and three fixtures"
+    );
+    assert_eq!(page.body["apiKeys"][0]["orgId"], acme["orgId"]);
+    let uploader = acme["keys"][1]["key"].as_str().expect("made secret");
+    assert!(alphamoon_sandbox::keys::is_well_formed(uploader));
+    let forbidden = call(&sandbox, "GET", KEYS, Some(&basic(uploader)), None).await;
+    assert_eq!(forbidden.status, 403, "its scopes are as given");
+    let old = acme["keys"][2]["key"].as_str().expect("old");
+    let expired = call(&sandbox, "GET", KEYS, Some(&basic(old)), None).await;
+    assert_eq!(
+        expired.status, 401,
+        "an exp in the past seeds an expired key"
+    );
+    let globex_admin = loaded.body["orgs"][1]["adminKey"].as_str().expect("admin");
+    let globex = call(&sandbox, "GET", KEYS, Some(&basic(globex_admin)), None).await;
+    assert_eq!(globex.body["pagination"]["total"], 1);
+
+    // The same fixed secret again: refused as a whole, nothing stored.
+    let fresh = alphamoon_sandbox::keys::from_seed("fixtures test: fresh");
+    let again = json!({"orgs": [
+        {"name": "Initech", "keys": [
+            {"name": "fresh", "scopes": ["workspace.admin.api_key:manage"], "exp": "2099-01-01T00:00:00Z", "secret": fresh}
+        ]},
+        {"name": "Acme again", "keys": [
+            {"name": "ci", "scopes": ["workspace.admin.api_key:manage"], "exp": "2099-01-01T00:00:00Z", "secret": ci}
+        ]}
+    ]});
+    let taken = call(
+        &sandbox,
+        "POST",
+        FIXTURES,
+        Some(&auth),
+        fixtures_body(again),
+    )
+    .await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    let none = call(&sandbox, "GET", KEYS, Some(&basic(&fresh)), None).await;
+    assert_eq!(none.status, 401, "a refused load stored part of itself");
+
+    // After a reset the same fixtures load again.
+    let reset = call(&sandbox, "POST", RESET, Some(&auth), None).await;
+    assert_eq!(reset.status, 204);
+    let reloaded = call(
+        &sandbox,
+        "POST",
+        FIXTURES,
+        Some(&auth),
+        fixtures_body(document),
+    )
+    .await;
+    assert_eq!(reloaded.status, 201, "{}", reloaded.body);
+}
+
+#[tokio::test]
+async fn bad_fixtures_name_the_field_and_store_nothing() {
+    let (sandbox, _) = controlled().await;
+    let auth = bearer(TOKEN);
+    let good = alphamoon_sandbox::keys::from_seed("bad fixtures: good");
+    let key = |extra: serde_json::Value| {
+        let mut key = json!({"name": "k", "scopes": ["workspace.file:upload"], "exp": "2099-01-01T00:00:00Z"});
+        key.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        key
+    };
+    let mut broken_checksum = good.clone();
+    broken_checksum.pop();
+    broken_checksum.push(if good.ends_with('A') { 'B' } else { 'A' });
+    let cases = [
+        (
+            json!({"orgs": [{"name": "A", "keys": [key(json!({"secret": broken_checksum}))]}]}),
+            "orgs[0].keys[0].secret",
+        ),
+        (
+            json!({"orgs": [{"name": "A", "keys": [key(json!({"scopes": ["workspace.nothing"]}))]}]}),
+            "orgs[0].keys[0].scopes",
+        ),
+        (
+            json!({"orgs": [{"name": "A", "keys": [key(json!({"exp": "2099-01-01 00:00:00Z"}))]}]}),
+            "orgs[0].keys[0].exp",
+        ),
+        (
+            json!({"orgs": [{"name": "A", "keys": [key(json!({"secret": good})), key(json!({"secret": good}))]}]}),
+            "orgs[0].keys[1].secret",
+        ),
+        (
+            json!({"orgs": [{"name": "A", "keys": [key(json!({"admin": true}))]}]}),
+            "orgs[0].keys[0].admin",
+        ),
+        (json!({"orgs": [{"name": "A"}]}), "orgs[0].keys"),
+        (json!({"orgs": [{"name": "", "keys": []}]}), "orgs[0].name"),
+        (json!({"orgs": {}}), "orgs"),
+        (json!({}), "orgs"),
+    ];
+    for (document, field) in cases {
+        let answer = call(
+            &sandbox,
+            "POST",
+            FIXTURES,
+            Some(&auth),
+            fixtures_body(document.clone()),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{document}: {}", answer.body);
+        assert_eq!(answer.field(), Some(field), "{document}: {}", answer.body);
+    }
+    let unused = call(&sandbox, "GET", KEYS, Some(&basic(&good)), None).await;
+    assert_eq!(unused.status, 401, "nothing was stored");
+}

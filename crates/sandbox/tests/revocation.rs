@@ -117,6 +117,13 @@ impl Store for SlowToAnswerDeletes {
     fn reset(&self) -> StoreFuture<'_, ()> {
         self.inner.reset()
     }
+    fn load_fixtures<'a>(
+        &'a self,
+        orgs: &'a [alphamoon_sandbox::store::SeededOrg],
+        only_into_empty: bool,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.load_fixtures(orgs, only_into_empty)
+    }
     fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
         self.inner.bulk_insert(keys)
     }

@@ -21,6 +21,8 @@ use subtle::ConstantTimeEq as _;
 use super::keys::json;
 use super::problem::Problem;
 use super::{AppState, validate};
+use crate::keys;
+use crate::store::SeededOrg;
 
 /// The secret that opens the control plane. Only its SHA-256 is kept, and
 /// a presented token is compared with it in constant time, so that timing
@@ -55,6 +57,7 @@ pub(super) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/reset", post(reset))
         .route("/orgs", post(create_org))
+        .route("/fixtures", post(fixtures))
 }
 
 /// A request that presented the control token.
@@ -136,4 +139,84 @@ async fn create_org(
             admin_key,
         },
     ))
+}
+
+/// The answer of `loadFixtures`.
+#[derive(serde::Serialize)]
+pub(crate) struct LoadedFixtures {
+    orgs: Vec<LoadedOrg>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadedOrg {
+    org_id: String,
+    name: String,
+    admin_key: String,
+    keys: Vec<LoadedKey>,
+}
+
+#[derive(serde::Serialize)]
+struct LoadedKey {
+    id: String,
+    name: String,
+    key: String,
+}
+
+/// Validates a fixtures document as a whole, then stores it in one
+/// transaction; each organization also gets an admin key holding every
+/// scope.
+pub(crate) async fn load_fixtures(
+    store: &dyn crate::Store,
+    document: &serde_json::Value,
+    only_into_empty: bool,
+) -> Result<Option<LoadedFixtures>, Problem> {
+    let orgs = validate::fixtures(document)?;
+    let mut seeded = Vec::with_capacity(orgs.len());
+    let mut loaded = Vec::with_capacity(orgs.len());
+    for fixture in orgs {
+        let (org, admin) = crate::new_org(&fixture.name)?;
+        let admin_key = keys::new_secret()?;
+        let mut rows = vec![(admin, keys::hash(&admin_key))];
+        let mut listed = Vec::with_capacity(fixture.keys.len());
+        for key in fixture.keys {
+            let secret = match key.secret {
+                Some(secret) => secret,
+                None => keys::new_secret()?,
+            };
+            let stored = crate::new_key(&org.id, &key.name, &key.scopes, key.exp.timestamp())?;
+            listed.push(LoadedKey {
+                id: stored.id.clone(),
+                name: stored.name.clone(),
+                key: secret.clone(),
+            });
+            rows.push((stored, keys::hash(&secret)));
+        }
+        loaded.push(LoadedOrg {
+            org_id: org.id.clone(),
+            name: org.name.clone(),
+            admin_key,
+            keys: listed,
+        });
+        seeded.push(SeededOrg { org, keys: rows });
+    }
+    let stored = store.load_fixtures(&seeded, only_into_empty).await?;
+    Ok(stored.then_some(LoadedFixtures { orgs: loaded }))
+}
+
+/// `loadFixtures`.
+async fn fixtures(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    validate::no_parameters(query.as_deref())?;
+    let body = validate::json_body(&headers, body)?;
+    let document = validate::json_object(&body)?;
+    let loaded = load_fixtures(state.store.as_ref(), &document, false)
+        .await?
+        .ok_or_else(|| Problem::internal(&"fixtures for any store were not stored"))?;
+    Ok(json(StatusCode::CREATED, &loaded))
 }

@@ -21,6 +21,7 @@ use axum::routing::{delete, post};
 use crate::ratelimit::{Limiter, LocalLimiter, RateLimit};
 use crate::store::Store;
 pub use control::ControlToken;
+pub(crate) use control::load_fixtures;
 use problem::Problem;
 
 /// The scope every operation of this API needs.

@@ -55,6 +55,17 @@ impl Problem {
         self
     }
 
+    /// The same problem about a part of a larger body: its field becomes
+    /// `{prefix}.{field}` (or `prefix`), and the detail says where.
+    pub(crate) fn within(mut self, prefix: &str) -> Self {
+        self.field = Some(match self.field.take() {
+            Some(field) => format!("{prefix}.{field}"),
+            None => prefix.to_owned(),
+        });
+        self.detail = format!("{prefix}: {}", self.detail);
+        self
+    }
+
     pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
@@ -67,6 +78,11 @@ impl Problem {
             StatusCode::INTERNAL_SERVER_ERROR,
             "The server failed to handle the request.",
         )
+    }
+
+    /// What went wrong, in words.
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
     }
 
     #[cfg(test)]
@@ -95,6 +111,10 @@ impl From<StoreError> for Problem {
                 )
                 .with_retry_after(RETRY_AFTER_UNAVAILABLE_SECS)
             }
+            StoreError::SecretTaken => Self::new(
+                StatusCode::CONFLICT,
+                "A key with one of these secrets is already stored; reset first, or use other secrets.",
+            ),
             StoreError::Failed(_) => Self::internal(&error),
         }
     }

@@ -47,6 +47,155 @@ pub(crate) fn create_request(
     Ok(types::CreateApiKeyRequest { exp, name, scopes })
 }
 
+/// A request body that must be a JSON object, none of its top-level
+/// members repeated.
+pub(crate) fn json_object(body: &[u8]) -> Result<Value, Problem> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("The body is not valid JSON: {e}."),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "The body must be a JSON object.",
+        ));
+    }
+    if let Some(repeated) = first_repeated_member(body) {
+        return Err(Problem::bad_request(
+            &repeated,
+            format!("`{repeated}` is given more than once."),
+        ));
+    }
+    Ok(value)
+}
+
+/// One organization of a fixtures document, validated.
+#[derive(Debug)]
+pub(crate) struct FixtureOrg {
+    pub(crate) name: types::ApiKeyName,
+    pub(crate) keys: Vec<FixtureKey>,
+}
+
+/// One key of a fixtures document, validated.
+#[derive(Debug)]
+pub(crate) struct FixtureKey {
+    pub(crate) name: types::ApiKeyName,
+    pub(crate) scopes: Vec<Scope>,
+    pub(crate) exp: DateTime<Utc>,
+    /// A secret the document fixes, well-formed; `None` to make one.
+    pub(crate) secret: Option<String>,
+}
+
+/// Validates a fixtures document, `{"orgs":[{"name","keys":[{"name",
+/// "scopes","exp","secret"?}]}]}`, as a whole before anything is stored.
+/// It is the server seeding itself, so an `exp` in the past (an expired
+/// key) is allowed; a secret must be well-formed and is used once.
+pub(crate) fn fixtures(document: &Value) -> Result<Vec<FixtureOrg>, Problem> {
+    let fields = object_fields(document, &["orgs"])?;
+    let Some(Value::Array(orgs)) = fields.get("orgs") else {
+        return Err(Problem::bad_request("orgs", "`orgs` must be an array."));
+    };
+    let mut secrets = std::collections::HashSet::new();
+    orgs.iter()
+        .enumerate()
+        .map(|(i, org)| {
+            let at = format!("orgs[{i}]");
+            let fields = object_fields(org, &["name", "keys"]).map_err(|p| p.within(&at))?;
+            let name =
+                name(fields.get("name").unwrap_or(&Value::Null)).map_err(|p| p.within(&at))?;
+            let keys = match fields.get("keys") {
+                None => {
+                    return Err(Problem::bad_request("keys", "`keys` is required.").within(&at));
+                }
+                Some(Value::Array(keys)) => keys
+                    .iter()
+                    .enumerate()
+                    .map(|(j, key)| {
+                        let at = format!("{at}.keys[{j}]");
+                        let key = fixture_key(key).map_err(|p| p.within(&at))?;
+                        if let Some(secret) = &key.secret
+                            && !secrets.insert(secret.clone())
+                        {
+                            return Err(Problem::bad_request(
+                                "secret",
+                                "This secret is given twice.",
+                            )
+                            .within(&at));
+                        }
+                        Ok(key)
+                    })
+                    .collect::<Result<_, Problem>>()?,
+                Some(_) => {
+                    return Err(
+                        Problem::bad_request("keys", "`keys` must be an array.").within(&at)
+                    );
+                }
+            };
+            Ok(FixtureOrg { name, keys })
+        })
+        .collect()
+}
+
+fn fixture_key(key: &Value) -> Result<FixtureKey, Problem> {
+    let fields = object_fields(key, &["name", "scopes", "exp", "secret"])?;
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .ok_or_else(|| Problem::bad_request(name, format!("`{name}` is required.")))
+    };
+    let name = name(field("name")?)?;
+    let Value::Array(scopes) = field("scopes")? else {
+        return Err(Problem::bad_request("scopes", "`scopes` must be an array."));
+    };
+    let scopes = scope_list(scopes)?;
+    let Value::String(exp) = field("exp")? else {
+        return Err(Problem::bad_request(
+            "exp",
+            "`exp` must be an RFC 3339 string.",
+        ));
+    };
+    let exp = date_time(exp)?;
+    let secret = match fields.get("secret") {
+        None => None,
+        Some(Value::String(secret)) if crate::keys::is_well_formed(secret) => Some(secret.clone()),
+        Some(_) => {
+            return Err(Problem::bad_request(
+                "secret",
+                "`secret` must be a well-formed key (prefix and checksum); \
+                 `alphamoon-sandbox key make --seed TEXT` prints one.",
+            ));
+        }
+    };
+    Ok(FixtureKey {
+        name,
+        scopes,
+        exp,
+        secret,
+    })
+}
+
+/// The members of a JSON object, each one of `allowed`.
+fn object_fields<'a>(
+    value: &'a Value,
+    allowed: &[&str],
+) -> Result<&'a serde_json::Map<String, Value>, Problem> {
+    let Value::Object(fields) = value else {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Must be a JSON object.",
+        ));
+    };
+    if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(Problem::bad_request(
+            unknown,
+            format!("`{unknown}` is not a field here."),
+        ));
+    }
+    Ok(fields)
+}
+
 /// Validates a control-plane request to create an organization: a JSON
 /// object holding only `name`, with the limits of a key's name.
 pub(crate) fn sandbox_org_request(body: &[u8]) -> Result<types::ApiKeyName, Problem> {
@@ -61,24 +210,9 @@ pub(crate) fn sandbox_org_request(body: &[u8]) -> Result<types::ApiKeyName, Prob
 /// A request body that must be a JSON object with members from `allowed`,
 /// none of them repeated.
 fn object_body(body: &[u8], allowed: &[&str]) -> Result<serde_json::Map<String, Value>, Problem> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("The body is not valid JSON: {e}."),
-        )
-    })?;
-    let Value::Object(fields) = value else {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "The body must be a JSON object.",
-        ));
+    let Value::Object(fields) = json_object(body)? else {
+        unreachable!("json_object answers objects only");
     };
-    if let Some(repeated) = first_repeated_member(body) {
-        return Err(Problem::bad_request(
-            &repeated,
-            format!("`{repeated}` is given more than once."),
-        ));
-    }
     if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(Problem::bad_request(
             unknown,
@@ -147,6 +281,27 @@ fn expiry(
     now: DateTime<Utc>,
     max_lifetime: Option<Duration>,
 ) -> Result<DateTime<Utc>, Problem> {
+    let exp = date_time(exp)?;
+    if exp <= now {
+        return Err(Problem::bad_request("exp", "`exp` must be in the future."));
+    }
+    if let Some(max) = max_lifetime
+        && exp - now > chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX)
+    {
+        return Err(Problem::bad_request(
+            "exp",
+            format!(
+                "`exp` may be at most {} days ahead.",
+                max.as_secs() / 86_400
+            ),
+        ));
+    }
+    Ok(exp)
+}
+
+/// An `exp` as RFC 3339 defines `date-time`, in whole seconds, no later
+/// than the year that can still be written back in that form.
+fn date_time(exp: &str) -> Result<DateTime<Utc>, Problem> {
     // chrono also takes a space between date and time, which RFC 3339's
     // `date-time`, and so the spec, does not.
     if exp
@@ -165,24 +320,10 @@ fn expiry(
         })?
         .with_timezone(&Utc)
         .trunc_subsecs(0);
-    if exp <= now {
-        return Err(Problem::bad_request("exp", "`exp` must be in the future."));
-    }
     if exp.year() > LAST_EXP_YEAR {
         return Err(Problem::bad_request(
             "exp",
             format!("`exp` must be in the year {LAST_EXP_YEAR} or earlier, in UTC."),
-        ));
-    }
-    if let Some(max) = max_lifetime
-        && exp - now > chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX)
-    {
-        return Err(Problem::bad_request(
-            "exp",
-            format!(
-                "`exp` may be at most {} days ahead.",
-                max.as_secs() / 86_400
-            ),
         ));
     }
     Ok(exp)
