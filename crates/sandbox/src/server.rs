@@ -105,6 +105,17 @@ impl Sandbox {
         self.store.reset().await
     }
 
+    /// Loads a fixtures document, as the control plane's `loadFixtures`
+    /// does, and returns its answer (every secret included).
+    pub async fn load_fixtures(
+        &self,
+        document: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        crate::load_fixtures(self.store.as_ref(), document, false)
+            .await?
+            .ok_or_else(|| "the fixtures were not stored".to_owned())
+    }
+
     /// Adds an organization and returns it with its first admin key.
     pub async fn create_org(&self, name: &str) -> Result<(Org, String), StoreError> {
         crate::create_org(self.store.as_ref(), name).await

@@ -251,10 +251,20 @@ async fn fixtures_seed_organizations_with_fixed_and_made_secrets() {
         "POST",
         FIXTURES,
         Some(&auth),
-        fixtures_body(document),
+        fixtures_body(document.clone()),
     )
     .await;
     assert_eq!(reloaded.status, 201, "{}", reloaded.body);
+
+    // In process, the same load, refused the same way.
+    sandbox.reset().await.expect("reset");
+    let in_process = sandbox.load_fixtures(&document).await.expect("loaded");
+    assert_eq!(in_process["orgs"][0]["keys"][0]["key"], ci.as_str());
+    let twice = sandbox.load_fixtures(&document).await;
+    assert!(
+        twice.as_ref().is_err_and(|e| e.contains("already stored")),
+        "{twice:?}"
+    );
 }
 
 #[tokio::test]

@@ -127,8 +127,7 @@ async fn create_org(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    validate::no_parameters(query.as_deref())?;
-    let body = validate::json_body(&headers, body)?;
+    let body = validate::json_request(query.as_deref(), &headers, body)?;
     let name = validate::sandbox_org_request(&body)?;
     let (org, admin_key) = crate::create_org(state.store.as_ref(), &name).await?;
     Ok(json(
@@ -212,8 +211,7 @@ async fn fixtures(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    validate::no_parameters(query.as_deref())?;
-    let body = validate::json_body(&headers, body)?;
+    let body = validate::json_request(query.as_deref(), &headers, body)?;
     let document = validate::json_object(&body)?;
     let loaded = load_fixtures(state.store.as_ref(), &document, false)
         .await?

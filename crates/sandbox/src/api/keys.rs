@@ -24,8 +24,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    validate::no_parameters(query.as_deref())?;
-    let body = validate::json_body(&headers, body)?;
+    let body = validate::json_request(query.as_deref(), &headers, body)?;
     let request = validate::create_request(&body, Utc::now(), state.max_key_lifetime)?;
 
     let missing: Vec<&str> = request

@@ -428,10 +428,20 @@ pub(crate) fn page_params(query: Option<&str>) -> Result<(u64, u64), Problem> {
 }
 
 /// Refuses any query parameter, for the operations that define none.
+/// The body of a request that takes a JSON body and no query parameters.
+pub(crate) fn json_request(
+    query: Option<&str>,
+    headers: &axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, Problem> {
+    no_parameters(query)?;
+    json_body(headers, body)
+}
+
 /// The body of a request that must be JSON: refused with 415 when it is
 /// declared as anything else, and with the body limit's own answer when it
 /// could not be read.
-pub(crate) fn json_body(
+fn json_body(
     headers: &axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<axum::body::Bytes, Problem> {
