@@ -51,7 +51,9 @@ pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 pub async fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
     let secret = keys::new_secret().map_err(StoreError::failed)?;
     let (org, admin) = new_org(name)?;
-    store.create_org(&org, &admin, &keys::hash(&secret)).await?;
+    store
+        .add_orgs(&[seeded(&org, admin, &secret)], false)
+        .await?;
     Ok((org, secret))
 }
 
@@ -65,10 +67,16 @@ pub async fn create_first_org(
     secret: &str,
 ) -> Result<Option<Org>, StoreError> {
     let (org, admin) = new_org(name)?;
-    let created = store
-        .create_first_org(&org, &admin, &keys::hash(secret))
-        .await?;
+    let created = store.add_orgs(&[seeded(&org, admin, secret)], true).await?;
     Ok(created.then_some(org))
+}
+
+/// `org` with `admin` as its only key, whose secret is `secret`.
+fn seeded(org: &Org, admin: StoredKey, secret: &str) -> store::SeededOrg {
+    store::SeededOrg {
+        org: org.clone(),
+        keys: vec![(admin, keys::hash(secret))],
+    }
 }
 
 /// A new organization with a fresh id, and its first admin key.

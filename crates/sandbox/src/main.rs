@@ -367,20 +367,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 /// organization, and no other, writes `path`.
 async fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
     let secret = alphamoon_sandbox::keys::new_secret().map_err(|e| e.to_string())?;
-    // Beside `path`, so that the rename stays within one directory.
-    let mut pending = path.as_os_str().to_owned();
-    pending.push(format!(
-        ".{}.tmp",
-        alphamoon_sandbox::keys::random_hex(6).map_err(|e| e.to_string())?
-    ));
-    let pending = PathBuf::from(pending);
-    if let Err(e) = write_secret_file(&pending, &secret) {
-        let _ = std::fs::remove_file(&pending);
-        return Err(format!(
-            "cannot write the bootstrap key to {}: {e}",
-            path.display()
-        ));
-    }
+    let pending = write_pending(path, &secret)
+        .map_err(|e| format!("cannot write the bootstrap key to {}: {e}", path.display()))?;
     let created = match alphamoon_sandbox::create_first_org(store, "sandbox", &secret).await {
         Ok(Some(org)) => Some(org.id),
         Ok(None) => None,
@@ -450,18 +438,18 @@ fn read_fixtures(path: &Path) -> Result<serde_json::Value, String> {
 /// every one reads the same token.
 fn control_token(path: &Path) -> Result<ControlToken, String> {
     if !path.exists() {
-        let random = |bytes| alphamoon_sandbox::keys::random_hex(bytes).map_err(|e| e.to_string());
-        let token = format!("amc_{}", random(32)?);
-        let mut pending = path.as_os_str().to_owned();
-        pending.push(format!(".{}.tmp", random(6)?));
-        let pending = PathBuf::from(pending);
-        let linked = write_secret_file(&pending, &token).and_then(|()| {
-            match std::fs::hard_link(&pending, path) {
+        let token = format!(
+            "amc_{}",
+            alphamoon_sandbox::keys::random_hex(32).map_err(|e| e.to_string())?
+        );
+        let linked = write_pending(path, &token).and_then(|pending| {
+            let linked = match std::fs::hard_link(&pending, path) {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
                 linked => linked.and_then(|()| sync_parent(path)),
-            }
+            };
+            let _ = std::fs::remove_file(&pending);
+            linked
         });
-        let _ = std::fs::remove_file(&pending);
         linked.map_err(|e| format!("cannot write a control token to {}: {e}", path.display()))?;
     }
     let text = std::fs::read_to_string(path)
@@ -484,6 +472,21 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::File::open(parent)?.sync_all()
+}
+
+/// Writes `secret` to a new file of its own beside `path` (so that moving
+/// it to `path` stays within one directory), and returns that file's path;
+/// nothing is left behind if writing fails.
+fn write_pending(path: &Path, secret: &str) -> std::io::Result<PathBuf> {
+    let suffix =
+        alphamoon_sandbox::keys::random_hex(6).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut pending = path.as_os_str().to_owned();
+    pending.push(format!(".{suffix}.tmp"));
+    let pending = PathBuf::from(pending);
+    write_secret_file(&pending, secret).inspect_err(|_| {
+        let _ = std::fs::remove_file(&pending);
+    })?;
+    Ok(pending)
 }
 
 /// Writes `secret` to a new file at `path`, readable by the owner only and

@@ -16,12 +16,11 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 
 use crate::keys::SecretHash;
 use crate::ratelimit::{IDLE_EVICTION_EVERY, Limiter, RateLimit, Verdict, cells_in_order};
 use crate::store::{
-    Acting, KEY_COLUMNS, Org, SeededOrg, Store, StoreError, StoreFuture, StoredKey, Write,
+    Acting, KEY_COLUMNS, SeededOrg, Store, StoreError, StoreFuture, StoredKey, Write,
     scopes_from_column, scopes_to_column,
 };
 
@@ -234,54 +233,6 @@ impl PgStore {
         }
         tx.commit().await.map_err(pg_error)
     }
-
-    /// Stores an organization and its first key in one statement.
-    async fn add_org(
-        client: &impl deadpool_postgres::GenericClient,
-        org: &Org,
-        first_key: &StoredKey,
-        secret_hash: &SecretHash,
-    ) -> Result<(), StoreError> {
-        let statement = client
-            .prepare_cached(
-                "WITH org AS (
-                     INSERT INTO orgs (id, name, key_count) VALUES ($1, $2, 1) RETURNING id
-                 )
-                 INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
-                 SELECT $3, $4, $5, $6, $7, $8, $9 FROM org",
-            )
-            .await
-            .map_err(pg_error)?;
-        let (scopes, hash) = (scopes_to_column(&first_key.scopes), secret_hash.as_slice());
-        let params: Vec<&(dyn ToSql + Sync)> = [&org.id as &(dyn ToSql + Sync), &org.name]
-            .into_iter()
-            .chain(key_params(first_key, &scopes, &hash))
-            .collect();
-        client
-            .execute(&statement, &params)
-            .await
-            .map_err(pg_error)?;
-        Ok(())
-    }
-}
-
-/// A key's columns as statement parameters, in the order of `INSERT INTO
-/// api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)`. The
-/// scopes come already joined, as `scopes_to_column` makes them.
-fn key_params<'k>(
-    key: &'k StoredKey,
-    scopes: &'k String,
-    secret_hash: &'k &'k [u8],
-) -> [&'k (dyn ToSql + Sync); 7] {
-    [
-        &key.id,
-        &key.org_id,
-        &key.name,
-        scopes,
-        &key.created_at,
-        &key.exp,
-        secret_hash,
-    ]
 }
 
 impl PgStore {
@@ -343,40 +294,6 @@ fn key_from_row(row: &tokio_postgres::Row, first: usize) -> StoredKey {
 }
 
 impl Store for PgStore {
-    fn create_org<'a>(
-        &'a self,
-        org: &'a Org,
-        first_key: &'a StoredKey,
-        secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            Self::add_org(&client, org, first_key, secret_hash).await
-        })
-    }
-
-    fn create_first_org<'a>(
-        &'a self,
-        org: &'a Org,
-        first_key: &'a StoredKey,
-        secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let mut client = self.client().await?;
-            let tx = locked_transaction(&mut client).await?;
-            let empty: bool = tx
-                .query_one("SELECT NOT EXISTS (SELECT 1 FROM orgs)", &[])
-                .await
-                .map_err(pg_error)?
-                .get(0);
-            if empty {
-                Self::add_org(&tx, org, first_key, secret_hash).await?;
-                tx.commit().await.map_err(pg_error)?;
-            }
-            Ok(empty)
-        })
-    }
-
     fn insert_key<'a>(
         &'a self,
         key: &'a StoredKey,
@@ -410,14 +327,21 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(pg_error)?;
-            let (scopes, hash) = (scopes_to_column(&key.scopes), secret_hash.as_slice());
-            let params: Vec<&(dyn ToSql + Sync)> =
-                [&caller.key_id as &(dyn ToSql + Sync), &caller.now]
-                    .into_iter()
-                    .chain(key_params(key, &scopes, &hash))
-                    .collect();
             let updated = client
-                .execute(&statement, &params)
+                .execute(
+                    &statement,
+                    &[
+                        &caller.key_id,
+                        &caller.now,
+                        &key.id,
+                        &key.org_id,
+                        &key.name,
+                        &scopes_to_column(&key.scopes),
+                        &key.created_at,
+                        &key.exp,
+                        &secret_hash.as_slice(),
+                    ],
+                )
                 .await
                 .map_err(pg_error)?;
             Ok(if updated == 1 {
@@ -535,14 +459,18 @@ impl Store for PgStore {
         })
     }
 
-    fn load_fixtures<'a>(
+    fn add_orgs<'a>(
         &'a self,
         orgs: &'a [SeededOrg],
         only_into_empty: bool,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let mut client = self.client().await?;
-            let tx = locked_transaction(&mut client).await?;
+            let tx = if only_into_empty {
+                locked_transaction(&mut client).await?
+            } else {
+                client.transaction().await.map_err(pg_error)?
+            };
             if only_into_empty {
                 let empty: bool = tx
                     .query_one("SELECT NOT EXISTS (SELECT 1 FROM orgs)", &[])

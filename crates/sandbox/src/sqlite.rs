@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::SecretHash;
 use crate::store::{
-    Acting, KEY_COLUMNS, Org, SeededOrg, Store, StoreError, StoreFuture, StoredKey, Write,
+    Acting, KEY_COLUMNS, SeededOrg, Store, StoreError, StoreFuture, StoredKey, Write,
     scopes_from_column, scopes_to_column,
 };
 
@@ -276,20 +276,6 @@ impl Db {
         tx.commit().map_err(db_error)
     }
 
-    /// Stores an organization and its first key in `tx`.
-    fn add_org(
-        tx: &rusqlite::Transaction<'_>,
-        org: &Org,
-        first_key: &StoredKey,
-        secret_hash: &SecretHash,
-    ) -> rusqlite::Result<()> {
-        tx.execute(
-            "INSERT INTO orgs (id, name, key_count) VALUES (?1, ?2, 1)",
-            params![org.id, org.name],
-        )?;
-        insert_with(&mut tx.prepare_cached(INSERT_KEY)?, first_key, secret_hash)
-    }
-
     fn key_by_secret_hash(
         &self,
         secret_hash: &SecretHash,
@@ -407,48 +393,6 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
 }
 
 impl Store for SqliteStore {
-    fn create_org<'a>(
-        &'a self,
-        org: &'a Org,
-        first_key: &'a StoredKey,
-        secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, ()> {
-        let (org, first_key, secret_hash) = (org.clone(), first_key.clone(), *secret_hash);
-        self.run(move |db| {
-            let mut conn = db.write();
-            let tx = conn.transaction().map_err(db_error)?;
-            Db::add_org(&tx, &org, &first_key, &secret_hash).map_err(db_error)?;
-            tx.commit().map_err(db_error)
-        })
-    }
-
-    fn create_first_org<'a>(
-        &'a self,
-        org: &'a Org,
-        first_key: &'a StoredKey,
-        secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, bool> {
-        let (org, first_key, secret_hash) = (org.clone(), first_key.clone(), *secret_hash);
-        self.run(move |db| {
-            let mut conn = db.write();
-            // The write lock first, so that of two processes on one file
-            // only one finds it empty.
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_error)?;
-            let empty: bool = tx
-                .query_row("SELECT NOT EXISTS (SELECT 1 FROM orgs)", [], |row| {
-                    row.get(0)
-                })
-                .map_err(db_error)?;
-            if empty {
-                Db::add_org(&tx, &org, &first_key, &secret_hash).map_err(db_error)?;
-                tx.commit().map_err(db_error)?;
-            }
-            Ok(empty)
-        })
-    }
-
     fn insert_key<'a>(
         &'a self,
         key: &'a StoredKey,
@@ -524,7 +468,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn load_fixtures<'a>(
+    fn add_orgs<'a>(
         &'a self,
         orgs: &'a [SeededOrg],
         only_into_empty: bool,

@@ -91,7 +91,7 @@ pub enum Write<T> {
 }
 
 /// An organization to store together with its keys, the first of which is
-/// its admin key: the rows of a fixtures document.
+/// its admin key.
 #[derive(Clone, Debug)]
 pub struct SeededOrg {
     /// The organization.
@@ -107,27 +107,6 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// resolves. A future dropped before it resolves may or may not have
 /// written, but never half of a write.
 pub trait Store: Send + Sync + 'static {
-    /// Adds an organization together with its first key, in one
-    /// transaction: an organization nobody holds a key to is never stored,
-    /// whenever the process is stopped.
-    fn create_org<'a>(
-        &'a self,
-        org: &'a Org,
-        first_key: &'a StoredKey,
-        secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, ()>;
-
-    /// Adds an organization as [`create_org`](Self::create_org) does, but
-    /// only if the store holds none yet; `false` if it already did. Of
-    /// several processes that try at once on one database, exactly one
-    /// succeeds.
-    fn create_first_org<'a>(
-        &'a self,
-        org: &'a Org,
-        first_key: &'a StoredKey,
-        secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, bool>;
-
     /// Adds a key under its organization, with the hash of its secret, as
     /// the server itself (a fixture, a test): no caller to check.
     fn insert_key<'a>(
@@ -171,10 +150,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores every organization with its keys, in one transaction: all of
     /// them, or with [`StoreError::SecretTaken`] or any other error, none.
-    /// With `only_into_empty`, only if the store holds no organization yet
-    /// (`false` if it did, and nothing was stored); of several processes
-    /// that try at once, one succeeds.
-    fn load_fixtures<'a>(
+    /// So an organization nobody holds a key to is never stored, whenever
+    /// the process is stopped. With `only_into_empty`, only if the store
+    /// holds no organization yet (`false` if it did, and nothing was
+    /// stored); of several processes that try at once, exactly one
+    /// succeeds: the bootstrap and `--fixtures`.
+    fn add_orgs<'a>(
         &'a self,
         orgs: &'a [SeededOrg],
         only_into_empty: bool,

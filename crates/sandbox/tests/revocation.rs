@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use alphamoon_sandbox::keys::SecretHash;
 use alphamoon_sandbox::store::{Acting, Write};
 use alphamoon_sandbox::{
-    ADMIN_SCOPE, Org, Sandbox, Settings, SqliteStore, Store, StoreFuture, StoredKey, issue_key,
+    ADMIN_SCOPE, Sandbox, Settings, SqliteStore, Store, StoreFuture, StoredKey, issue_key,
 };
 use support::{KEYS, basic, call};
 
@@ -61,22 +61,6 @@ struct SlowToAnswerDeletes {
 }
 
 impl Store for SlowToAnswerDeletes {
-    fn create_org<'a>(
-        &'a self,
-        org: &'a Org,
-        first_key: &'a StoredKey,
-        hash: &'a SecretHash,
-    ) -> StoreFuture<'a, ()> {
-        self.inner.create_org(org, first_key, hash)
-    }
-    fn create_first_org<'a>(
-        &'a self,
-        org: &'a Org,
-        first_key: &'a StoredKey,
-        hash: &'a SecretHash,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.create_first_org(org, first_key, hash)
-    }
     fn insert_key<'a>(&'a self, key: &'a StoredKey, hash: &'a SecretHash) -> StoreFuture<'a, ()> {
         self.inner.insert_key(key, hash)
     }
@@ -117,12 +101,12 @@ impl Store for SlowToAnswerDeletes {
     fn reset(&self) -> StoreFuture<'_, ()> {
         self.inner.reset()
     }
-    fn load_fixtures<'a>(
+    fn add_orgs<'a>(
         &'a self,
         orgs: &'a [alphamoon_sandbox::store::SeededOrg],
         only_into_empty: bool,
     ) -> StoreFuture<'a, bool> {
-        self.inner.load_fixtures(orgs, only_into_empty)
+        self.inner.add_orgs(orgs, only_into_empty)
     }
     fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
         self.inner.bulk_insert(keys)

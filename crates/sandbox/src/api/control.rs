@@ -199,7 +199,7 @@ pub(crate) async fn load_fixtures(
         });
         seeded.push(SeededOrg { org, keys: rows });
     }
-    let stored = store.load_fixtures(&seeded, only_into_empty).await?;
+    let stored = store.add_orgs(&seeded, only_into_empty).await?;
     Ok(stored.then_some(LoadedFixtures { orgs: loaded }))
 }
 

@@ -1,19 +1,32 @@
 //! Unit tests of the parent module.
 use super::*;
+use crate::store::Org;
 
 async fn org(store: &SqliteStore, id: &str) {
     let (admin, _) = key(id, 1_000_000);
+    add_org(store, id, admin, [0xFF; 32]).await.expect("org");
+}
+
+/// Stores organization `id` with `first` as its only key.
+async fn add_org(
+    store: &SqliteStore,
+    id: &str,
+    first: StoredKey,
+    hash: SecretHash,
+) -> Result<bool, StoreError> {
+    let org = Org {
+        id: id.to_owned(),
+        name: id.to_owned(),
+    };
     store
-        .create_org(
-            &Org {
-                id: id.to_owned(),
-                name: id.to_owned(),
-            },
-            &admin,
-            &[0xFF; 32],
+        .add_orgs(
+            &[SeededOrg {
+                org,
+                keys: vec![(first, hash)],
+            }],
+            false,
         )
         .await
-        .expect("org");
 }
 
 fn key(org_id: &str, i: usize) -> (StoredKey, SecretHash) {
@@ -83,23 +96,17 @@ async fn in_memory_reads_and_writes_mix_without_errors() {
 #[tokio::test]
 async fn an_organization_and_its_first_key_are_stored_together_or_not_at_all() {
     let store = SqliteStore::in_memory().expect("store");
-    let acme = Org {
-        id: "acme".to_owned(),
-        name: "Acme".to_owned(),
-    };
     let (first, hash) = key("acme", 1);
-    store.create_org(&acme, &first, &hash).await.expect("acme");
-    let globex = Org {
-        id: "globex".to_owned(),
-        name: "Globex".to_owned(),
-    };
+    add_org(&store, "acme", first, hash).await.expect("acme");
     // The same secret hash again: the key cannot be stored, so neither is
     // the organization.
     let (clash, _) = key("globex", 2);
-    assert!(store.create_org(&globex, &clash, &hash).await.is_err());
+    assert!(matches!(
+        add_org(&store, "globex", clash, hash).await,
+        Err(StoreError::SecretTaken)
+    ));
     let (second, other_hash) = key("globex", 3);
-    store
-        .create_org(&globex, &second, &other_hash)
+    add_org(&store, "globex", second, other_hash)
         .await
         .expect("globex was not half-stored by the failed attempt");
     assert_eq!(store.list_keys("globex", 0, 10).await.expect("list").1, 1);
