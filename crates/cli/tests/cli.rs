@@ -491,6 +491,94 @@ async fn failures_exit_1_for_the_api_and_2_for_usage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_whose_answer_is_lost_is_reported_done_when_its_retry_finds_the_key_gone() {
+    let env = Env::new().await;
+    let lost_answer = alphamoon_sandbox::FaultRequest {
+        operation_id: Some("deleteApiKey".to_owned()),
+        action: Some(alphamoon_sandbox::faults::FaultAction::CommitThenFail),
+        times: Some(1),
+        ..Default::default()
+    };
+    let create = [
+        "keys",
+        "create",
+        "--name",
+        "lost",
+        "--scope",
+        "workspace.file:upload",
+        "--expires-in",
+        "1d",
+        "--output",
+        "json",
+    ];
+    let id = env.json(&create).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    env.sandbox
+        .control()
+        .add_fault(lost_answer.clone())
+        .await
+        .expect("fault");
+    let rotated = env
+        .json(&[
+            "keys",
+            "rotate",
+            &id,
+            "--expires-in",
+            "1d",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(
+        rotated["deleted"],
+        id.as_str(),
+        "rotate reports the old key deleted"
+    );
+    let new_id = rotated["created"]["id"]
+        .as_str()
+        .expect("new id")
+        .to_owned();
+
+    env.sandbox
+        .control()
+        .add_fault(lost_answer)
+        .await
+        .expect("fault");
+    let deleted = env
+        .json(&["keys", "delete", &new_id, "--yes", "--output", "json"])
+        .await;
+    assert_eq!(
+        deleted,
+        serde_json::json!({ "id": new_id, "deleted": true })
+    );
+
+    let deletes: Vec<_> = env
+        .sandbox
+        .control()
+        .requests(&alphamoon_sandbox::JournalQuery {
+            operation_id: Some("deleteApiKey".to_owned()),
+            ..Default::default()
+        })
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        deletes,
+        [Some(404), None, Some(404), None],
+        "each delete was dropped after it was done, then found the key gone"
+    );
+    let listed = env.json(&["keys", "list", "--output", "json"]).await;
+    assert_eq!(
+        listed["apiKeys"].as_array().map(Vec::len),
+        Some(1),
+        "only the admin key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotate_with_a_failing_delete_keeps_the_old_key_and_says_so() {
     // Two requests pass, the third (the delete) is rate limited for long
     // enough that the client does not wait.

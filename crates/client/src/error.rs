@@ -95,7 +95,8 @@ impl Error {
 
     /// Whether the same request may succeed if sent again later: rate
     /// limiting (429), a service or its gateway briefly unable to answer
-    /// (502, 503, 504), or a connection that failed or timed out.
+    /// (502, 503, 504), or a connection that failed, timed out or closed
+    /// before an answer.
     ///
     /// The client's own retries follow the same rule, with two limits of
     /// their own: they retry only idempotent requests (`GET`, `DELETE`, never
@@ -103,7 +104,8 @@ impl Error {
     /// So a retryable error you receive is one the client gave up on: its
     /// attempts ran out, the server asked for a longer wait than the policy
     /// allows, or the request was a create, which may have made a key before
-    /// a timeout or a 502 or 504 (list the keys before sending it again).
+    /// a timeout, a dropped connection or a 502 or 504 (list the keys
+    /// before sending it again).
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Transport(e) => is_transient(Attempt::Failed(e)),

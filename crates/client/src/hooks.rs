@@ -16,7 +16,8 @@ use crate::Client;
 /// A request is retried when [`Error::is_retryable`](crate::Error::is_retryable)
 /// would say yes of its failure: a `429 Too Many Requests`, a `502 Bad
 /// Gateway`, a `503 Service Unavailable`, a `504 Gateway Timeout`, a failure
-/// to connect, or an attempt that timed out. The wait is the server's
+/// to connect, a connection that closed before an answer, or an attempt
+/// that timed out. The wait is the server's
 /// `Retry-After` when it sends one (in seconds or as an HTTP-date);
 /// otherwise it grows exponentially from [`base_delay`](Self::base_delay),
 /// capped at [`max_delay`](Self::max_delay), with random jitter so that
@@ -24,7 +25,9 @@ use crate::Client;
 /// `max_delay` is not waited out: the error is returned at once.
 ///
 /// `POST` (create) is never retried: the server may have created the key
-/// before the failure, and a second attempt would make another.
+/// before the failure, and a second attempt would make another. A `DELETE`
+/// whose answer was lost (dropped or timed out) and whose retry then gets
+/// `404` succeeds: the key is gone, which is what was asked.
 ///
 /// The fields are private so that new settings can be added without
 /// breaking anyone: start from [`RetryPolicy::default`] or
@@ -159,7 +162,8 @@ pub(crate) enum Attempt<'a> {
 ///
 /// Yes for rate limiting (429), for a service or the gateway in front of it
 /// that is briefly unable to answer (502, 503, 504), for a connection that
-/// failed and for an attempt that timed out. Every other status is the
+/// failed, for one that closed before an answer, and for an attempt that
+/// timed out. Every other status is the
 /// server's considered answer: sending the same request again gets the same
 /// one. That includes 500: the server says it failed on this request, not
 /// that it is briefly unable to take requests, so nothing suggests that
@@ -173,8 +177,58 @@ pub(crate) fn is_transient(attempt: Attempt<'_>) -> bool {
                 | StatusCode::SERVICE_UNAVAILABLE
                 | StatusCode::GATEWAY_TIMEOUT
         ),
-        Attempt::Failed(error) => error.is_connect() || error.is_timeout(),
+        Attempt::Failed(error) => error.is_connect() || error.is_timeout() || is_answer_lost(error),
     }
+}
+
+/// Whether the request went out but its connection closed before any
+/// answer came back: the server may or may not have acted on it.
+pub(crate) fn is_answer_lost(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// A delete whose earlier attempt lost its answer, and whose retry finds no
+/// such key, has done what was asked: the key is gone, most likely by that
+/// earlier attempt. It is answered as the delete's success (whose body the
+/// spec leaves unspecified), so that callers do not report a failure for a
+/// key that no longer exists.
+fn gone_after_lost_answer(info: &OperationInfo, url: &reqwest::Url) -> reqwest::Response {
+    tracing::info!(
+        operation = info.operation_id,
+        "the retry found the key already gone; the earlier attempt's answer was lost"
+    );
+    let id = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or_default();
+    let body = serde_json::to_string(id).expect("a string serializes");
+    let answer = http::Response::builder()
+        .status(StatusCode::OK)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .expect("a valid response");
+    reqwest::Response::from(answer)
 }
 
 /// What the generated `Client` carries besides its base URL and
@@ -193,13 +247,15 @@ impl ClientHooks<ClientState> for Client {
         let policy = &self.inner().retry;
         let idempotent = request.method().is_idempotent();
         let mut attempt = 1;
+        let mut answer_lost = false;
         loop {
             // A request whose body cannot be cloned is sent once.
             let retry_copy = (idempotent && attempt < policy.max_attempts)
                 .then(|| request.try_clone())
                 .flatten();
             let method = request.method().clone();
-            let path = request.url().path().to_owned();
+            let url = request.url().clone();
+            let path = url.path().to_owned();
             let started = Instant::now();
             let result = self.client().execute(request).await;
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -234,6 +290,17 @@ impl ClientHooks<ClientState> for Client {
                         .flatten()
                 }
             };
+            if answer_lost
+                && info.operation_id == "delete_api_key"
+                && result
+                    .as_ref()
+                    .is_ok_and(|r| r.status() == StatusCode::NOT_FOUND)
+            {
+                return Ok(gone_after_lost_answer(info, &url));
+            }
+            answer_lost = result
+                .as_ref()
+                .is_err_and(|e| e.is_timeout() || is_answer_lost(e));
             let (Some(delay), Some(copy)) = (delay, retry_copy) else {
                 return result;
             };

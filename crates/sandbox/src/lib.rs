@@ -23,6 +23,10 @@
 #![deny(missing_docs)]
 
 mod api;
+pub mod clock;
+mod control;
+pub mod faults;
+mod journal;
 pub mod keys;
 pub mod postgres;
 mod ratelimit;
@@ -33,9 +37,13 @@ pub mod store;
 use std::time::Duration;
 
 use alphamoon_client::Scope;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-pub use api::{ADMIN_SCOPE, ControlToken, Settings, router};
+pub use api::{
+    ADMIN_SCOPE, ControlToken, DEFAULT_JOURNAL_SIZE, DroppedConnection, Settings, app, router,
+};
+pub use control::{ClockMove, ClockReading, ControlError, Controls, FaultRequest};
+pub use journal::{JournalQuery, RecordedRequest};
 pub use postgres::PgStore;
 pub use ratelimit::{Limiter, RateLimit, Verdict};
 pub use server::{ConnectionLimits, Sandbox, ShutdownError};
@@ -50,7 +58,8 @@ pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 /// nowhere else.
 pub async fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
     let secret = keys::new_secret().map_err(StoreError::failed)?;
-    let (org, admin) = new_org(name)?;
+    let now = store.control_state().await?.clock.now();
+    let (org, admin) = new_org(name, now)?;
     store
         .add_orgs(&[seeded(&org, admin, &secret)], false)
         .await?;
@@ -66,7 +75,8 @@ pub async fn create_first_org(
     name: &str,
     secret: &str,
 ) -> Result<Option<Org>, StoreError> {
-    let (org, admin) = new_org(name)?;
+    let now = store.control_state().await?.clock.now();
+    let (org, admin) = new_org(name, now)?;
     let created = store.add_orgs(&[seeded(&org, admin, secret)], true).await?;
     Ok(created.then_some(org))
 }
@@ -80,14 +90,14 @@ fn seeded(org: &Org, admin: StoredKey, secret: &str) -> store::SeededOrg {
 }
 
 /// A new organization with a fresh id, and its first admin key.
-pub(crate) fn new_org(name: &str) -> Result<(Org, StoredKey), StoreError> {
+pub(crate) fn new_org(name: &str, now: DateTime<Utc>) -> Result<(Org, StoredKey), StoreError> {
     let suffix = keys::random_hex(10).map_err(StoreError::failed)?;
     let org = Org {
         id: format!("ORG:sandbox|{suffix}"),
         name: name.to_owned(),
     };
-    let exp = Utc::now() + ADMIN_KEY_LIFETIME;
-    let admin = new_key(&org.id, "admin", Scope::ALL, exp.timestamp())?;
+    let exp = now + ADMIN_KEY_LIFETIME;
+    let admin = new_key(&org.id, "admin", Scope::ALL, now, exp.timestamp())?;
     Ok((org, admin))
 }
 
@@ -101,7 +111,8 @@ pub async fn issue_key(
     exp: i64,
 ) -> Result<(StoredKey, String), StoreError> {
     let secret = keys::new_secret().map_err(StoreError::failed)?;
-    let key = new_key(org_id, name, scopes, exp)?;
+    let now = store.control_state().await?.clock.now();
+    let key = new_key(org_id, name, scopes, now, exp)?;
     store.insert_key(&key, &keys::hash(&secret)).await?;
     Ok((key, secret))
 }
@@ -111,6 +122,7 @@ pub(crate) fn new_key(
     org_id: &str,
     name: &str,
     scopes: &[Scope],
+    now: DateTime<Utc>,
     exp: i64,
 ) -> Result<StoredKey, StoreError> {
     Ok(StoredKey {
@@ -118,7 +130,7 @@ pub(crate) fn new_key(
         org_id: org_id.to_owned(),
         name: name.to_owned(),
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-        created_at: Utc::now().timestamp(),
+        created_at: now.timestamp(),
         exp,
     })
 }
@@ -134,7 +146,7 @@ pub async fn load_fixtures(
     document: &serde_json::Value,
     only_into_empty: bool,
 ) -> Result<Option<serde_json::Value>, String> {
-    let loaded = api::load_fixtures(store, document, only_into_empty)
+    let loaded = control::load_fixtures(store, document, only_into_empty)
         .await
         .map_err(|problem| problem.detail().to_owned())?;
     loaded
@@ -147,7 +159,8 @@ pub async fn load_fixtures(
 /// so they can be listed and deleted but never authenticate.
 pub async fn seed_keys(store: &dyn Store, org_id: &str, count: usize) -> Result<(), StoreError> {
     const BATCH: usize = 10_000;
-    let exp = (Utc::now() + ADMIN_KEY_LIFETIME).timestamp();
+    let now = store.control_state().await?.clock.now();
+    let exp = (now + ADMIN_KEY_LIFETIME).timestamp();
     let mut done = 0;
     while done < count {
         let batch = BATCH.min(count - done);
@@ -160,7 +173,7 @@ pub async fn seed_keys(store: &dyn Store, org_id: &str, count: usize) -> Result<
                 org_id: org_id.to_owned(),
                 name: format!("seeded key {}", done + i + 1),
                 scopes: vec![Scope::WorkspaceFileUpload.as_str().to_owned()],
-                created_at: Utc::now().timestamp(),
+                created_at: now.timestamp(),
                 exp,
             };
             rows.push((key, hash));

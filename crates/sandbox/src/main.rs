@@ -156,12 +156,18 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     fixtures: Option<PathBuf>,
 
-    /// Turn on the control plane under /_sandbox/v1 (reset and seed the
-    /// sandbox; see openapi/alphamoon-sandbox-control.yaml). Its Bearer
-    /// token is read from PATH; if PATH does not exist, a fresh random
-    /// token is written there first (mode 0600). Off without this flag.
+    /// Turn on the control plane under /_sandbox/v1 (reset, fixtures, the
+    /// request journal, faults and the clock; see
+    /// openapi/alphamoon-sandbox-control.yaml). Its Bearer token is read
+    /// from PATH; if PATH does not exist, a fresh random token is written
+    /// there first (mode 0600). Off without this flag.
     #[arg(long, value_name = "PATH")]
     control_token_file: Option<PathBuf>,
+
+    /// How many requests this process's journal keeps for the control
+    /// plane to list, newest first (0 to 1000000; 0 keeps none).
+    #[arg(long, value_name = "N", default_value_t = alphamoon_sandbox::DEFAULT_JOURNAL_SIZE as u64, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    journal_size: u64,
 
     /// Requests per second each key may make on average (0.001 to
     /// 1000000); 0 turns the per-key limit off.
@@ -340,6 +346,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .expect("at most 100000 by the flag's range"),
         },
         control_token,
+        journal_size: usize::try_from(args.journal_size)
+            .expect("at most 1000000 by the flag's range"),
         ..Settings::default()
     };
 

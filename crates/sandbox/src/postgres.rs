@@ -13,20 +13,24 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::keys::SecretHash;
-use crate::ratelimit::{IDLE_EVICTION_EVERY, Limiter, RateLimit, Verdict, cells_in_order};
+use crate::ratelimit::{
+    Gcra, IDLE_EVICTION_EVERY, Limiter, RateLimit, Verdict, cells_in_order, micros,
+};
 use crate::store::{
-    Acting, KEY_COLUMNS, SeededOrg, Store, StoreError, StoreFuture, StoredKey, Write,
-    scopes_from_column, scopes_to_column,
+    Acting, ControlChange, ControlState, KEY_COLUMNS, SeededOrg, Store, StoreError, StoreFuture,
+    StoredKey, Write, scopes_from_column, scopes_to_column,
 };
 
 /// The schema's versions, oldest first. `schema_migrations` records the
 /// ones a database has.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE orgs (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -52,7 +56,16 @@ CREATE UNLOGGED TABLE rate_limit_cells (
     id  TEXT PRIMARY KEY,
     tat BIGINT NOT NULL
 );
-"];
+",
+    "
+-- The control plane's clock and faults (`ControlState` as JSON): one row,
+-- or none for the default.
+CREATE TABLE sandbox_control (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL
+);
+",
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -356,19 +369,71 @@ impl Store for PgStore {
         &'a self,
         secret_hash: &'a SecretHash,
     ) -> StoreFuture<'a, Option<StoredKey>> {
+        Box::pin(async move { Ok(self.authenticate(secret_hash).await?.0) })
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
         Box::pin(async move {
             let client = self.client().await?;
+            // One row whether or not the key exists, so that the control
+            // state comes with every lookup, in the same round trip.
             let statement = client
                 .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1"
+                    "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control)
+                     FROM (SELECT 1) AS one LEFT JOIN api_keys ON secret_hash = $1"
                 ))
                 .await
                 .map_err(pg_error)?;
             let row = client
-                .query_opt(&statement, &[&secret_hash.as_slice()])
+                .query_one(&statement, &[&secret_hash.as_slice()])
                 .await
                 .map_err(pg_error)?;
-            Ok(row.map(|row| key_from_row(&row, 0)))
+            let key = row
+                .get::<_, Option<&str>>(0)
+                .is_some()
+                .then(|| key_from_row(&row, 0));
+            let state = ControlState::from_column(row.get(6))?;
+            Ok((key, state))
+        })
+    }
+
+    fn control_state(&self) -> StoreFuture<'_, ControlState> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT state FROM sandbox_control", &[])
+                .await
+                .map_err(pg_error)?;
+            ControlState::from_column(row.as_ref().map(|row| row.get(0)))
+        })
+    }
+
+    fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            // The advisory lock serializes changes even while the row does
+            // not exist yet, which `FOR UPDATE` alone could not.
+            let tx = locked_transaction(&mut client).await?;
+            let row = tx
+                .query_opt("SELECT state FROM sandbox_control", &[])
+                .await
+                .map_err(pg_error)?;
+            let mut state = ControlState::from_column(row.as_ref().map(|row| row.get(0)))?;
+            if !change(&mut state) {
+                return Ok((false, state));
+            }
+            tx.execute(
+                "INSERT INTO sandbox_control (id, state) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+                &[&state.to_column()],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)?;
+            Ok((true, state))
         })
     }
 
@@ -506,7 +571,7 @@ impl Store for PgStore {
         Box::pin(async move {
             let client = self.client().await?;
             client
-                .batch_execute("TRUNCATE api_keys, orgs, rate_limit_cells")
+                .batch_execute("TRUNCATE api_keys, orgs, rate_limit_cells, sandbox_control")
                 .await
                 .map_err(pg_error)
         })
@@ -547,29 +612,10 @@ impl Store for PgStore {
     }
 }
 
-/// A limit as GCRA parameters, in microseconds: one request is let through
-/// every `period`, and up to `burst` back to back.
-#[derive(Clone, Copy, Debug)]
-struct Gcra {
-    period: i64,
-    /// `burst` periods: how far ahead of now a cell's time may run.
-    tolerance: i64,
-}
-
-impl Gcra {
-    fn new(limit: RateLimit) -> Self {
-        let (period, burst) = crate::ratelimit::bounded(limit);
-        let period = i64::try_from(period.as_micros()).unwrap_or(i64::MAX).max(1);
-        Self {
-            period,
-            tolerance: period.saturating_mul(i64::from(burst)),
-        }
-    }
-}
-
 /// The rate limits of every process on one database, kept in it. Time is
-/// the database server's, so that replicas whose clocks disagree still
-/// refill allowances alike.
+/// the sandbox clock's, which every replica reads from the database; the
+/// replicas' wall clocks under it are assumed to agree, as they do on one
+/// host or under NTP.
 struct PgLimiter {
     pool: Pool,
     per_key: Option<Gcra>,
@@ -577,52 +623,47 @@ struct PgLimiter {
     checks: AtomicU32,
 }
 
-/// Now on the database server, in Unix microseconds; fixed for a statement.
-const DB_NOW: &str = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint";
-
 impl PgLimiter {
-    /// Takes one request from the cell `id`, in one statement: the cell's
-    /// time moves on by a period unless that would put it more than the
-    /// tolerance ahead of now.
+    /// Takes one request from the cell `id` at `now` (microseconds), in one
+    /// statement: [`Gcra::take`]'s rule, in SQL.
     async fn take(
         &self,
         client: &deadpool_postgres::Object,
         id: &str,
         limit: Gcra,
+        now: i64,
     ) -> Result<Result<(), Duration>, StoreError> {
         let statement = client
-            .prepare_cached(&format!(
-                "INSERT INTO rate_limit_cells AS c (id, tat) VALUES ($1, {DB_NOW} + $2::bigint)
-                 ON CONFLICT (id) DO UPDATE SET tat = greatest(c.tat, {DB_NOW}) + $2
-                 WHERE greatest(c.tat, {DB_NOW}) + $2 <= {DB_NOW} + $3::bigint
-                 RETURNING tat"
-            ))
+            .prepare_cached(
+                "INSERT INTO rate_limit_cells AS c (id, tat) VALUES ($1, $4::bigint + $2::bigint)
+                 ON CONFLICT (id) DO UPDATE SET tat = greatest(c.tat, $4) + $2
+                 WHERE greatest(c.tat, $4) + $2 <= $4 + $3::bigint
+                 RETURNING tat",
+            )
             .await
             .map_err(pg_error)?;
         let taken = client
-            .query_opt(&statement, &[&id, &limit.period, &limit.tolerance])
+            .query_opt(&statement, &[&id, &limit.period, &limit.tolerance, &now])
             .await
             .map_err(pg_error)?;
         if taken.is_some() {
             return Ok(Ok(()));
         }
-        // Refused: how long until the cell lets one more through.
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT greatest(coalesce(max(tat), 0), {DB_NOW}) + $2::bigint - $3::bigint
-                            - {DB_NOW}
-                     FROM rate_limit_cells WHERE id = $1"
-                ),
-                &[&id, &limit.period, &limit.tolerance],
-            )
+        // Refused: the same rule says how long until the cell lets one more
+        // through.
+        let tat: Option<i64> = client
+            .query_opt("SELECT tat FROM rate_limit_cells WHERE id = $1", &[&id])
             .await
-            .map_err(pg_error)?;
-        let wait: i64 = row.get(0);
-        Ok(Err(Duration::from_micros(u64::try_from(wait).unwrap_or(0))))
+            .map_err(pg_error)?
+            .map(|row| row.get(0));
+        Ok(limit.take(tat, now).map(drop))
     }
 
-    async fn check_now(&self, key: &StoredKey) -> Result<Result<(), Duration>, StoreError> {
+    async fn check_at(
+        &self,
+        key: &StoredKey,
+        now: i64,
+    ) -> Result<Result<(), Duration>, StoreError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         if self
             .checks
@@ -632,14 +673,11 @@ impl PgLimiter {
             // A cell whose time has passed is a full allowance, the same as
             // no cell. Tidying is no reason to fail a request.
             let _ = client
-                .execute(
-                    &format!("DELETE FROM rate_limit_cells WHERE tat <= {DB_NOW}"),
-                    &[],
-                )
+                .execute("DELETE FROM rate_limit_cells WHERE tat <= $1", &[&now])
                 .await;
         }
         for (limit, id) in cells_in_order(key, self.per_key, self.per_org) {
-            if let Err(wait) = self.take(&client, &id, limit).await? {
+            if let Err(wait) = self.take(&client, &id, limit, now).await? {
                 return Ok(Err(wait));
             }
         }
@@ -648,7 +686,7 @@ impl PgLimiter {
 }
 
 impl Limiter for PgLimiter {
-    fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a> {
-        Box::pin(self.check_now(key))
+    fn check<'a>(&'a self, key: &'a StoredKey, now: DateTime<Utc>) -> Verdict<'a> {
+        Box::pin(self.check_at(key, micros(now)))
     }
 }

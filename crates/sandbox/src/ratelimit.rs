@@ -1,14 +1,16 @@
-//! Rate limits. The API asks a [`Limiter`] before each request. A process
-//! on its own store uses governor's keyed GCRA ([`LocalLimiter`]); replicas
-//! on PostgreSQL share theirs in the database (`crate::postgres`), which is
-//! why the interface is async and may fail.
+//! Rate limits. The API asks a [`Limiter`] before each request. Both
+//! limiters run GCRA on the sandbox clock, in microseconds: a process on
+//! its own store keeps its cells in memory ([`LocalLimiter`]); replicas on
+//! PostgreSQL keep theirs in the database (`crate::postgres`), which is why
+//! the interface is async and may fail. Time comes from the caller, so that
+//! moving the sandbox clock refills allowances.
 
-use std::num::NonZeroU32;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
+use chrono::{DateTime, Utc};
 
 use crate::store::{StoreFuture, StoredKey};
 
@@ -47,9 +49,9 @@ pub type Verdict<'a> = StoreFuture<'a, Result<(), Duration>>;
 
 /// Decides whether a key may make a request now, and counts it if so.
 pub trait Limiter: Send + Sync {
-    /// Takes one request's worth of `key`'s allowance, or says how long to
-    /// wait.
-    fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a>;
+    /// Takes one request's worth of `key`'s allowance at the sandbox time
+    /// `now`, or says how long to wait.
+    fn check<'a>(&'a self, key: &'a StoredKey, now: DateTime<Utc>) -> Verdict<'a>;
 }
 
 /// The slowest rate honoured: one request a day.
@@ -81,84 +83,99 @@ pub(crate) fn cells_in_order<L: Copy>(
     .flatten()
 }
 
+/// A limit as GCRA's parameters, in microseconds: one request is let
+/// through every `period`, and a cell's theoretical arrival time may run at
+/// most `tolerance` (`burst` periods) ahead of now. Both are bounded, at
+/// most a day between requests and at most 100,000 in a burst, so that
+/// their product cannot overflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gcra {
+    pub(crate) period: i64,
+    pub(crate) tolerance: i64,
+}
+
+impl Gcra {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        let period_secs = 1.0 / limit.per_second.max(1.0 / MAX_WAIT_SECS);
+        let period = ((period_secs * 1e6) as i64).max(1);
+        Self {
+            period,
+            tolerance: period * i64::from(limit.burst.clamp(1, MAX_BURST)),
+        }
+    }
+
+    /// One request against a cell whose arrival time is `tat` (`None` for a
+    /// fresh cell): the cell's new time if it is let through, or how long
+    /// until it would be. The PostgreSQL limiter runs the same rule in SQL.
+    pub(crate) fn take(self, tat: Option<i64>, now: i64) -> Result<i64, Duration> {
+        let next = tat.unwrap_or(now).max(now) + self.period;
+        if next <= now + self.tolerance {
+            Ok(next)
+        } else {
+            let wait = u64::try_from(next - self.tolerance - now).unwrap_or(0);
+            Err(Duration::from_micros(wait))
+        }
+    }
+}
+
+/// The sandbox time as GCRA's microseconds.
+pub(crate) fn micros(now: DateTime<Utc>) -> i64 {
+    now.timestamp_micros()
+}
+
 /// The limits of this process: each key within its own allowance, and each
 /// organization within one allowance shared by all its keys, so that a key
 /// cannot multiply its allowance by minting more keys.
 pub(crate) struct LocalLimiter {
-    per_key: Option<Cells>,
-    per_org: Option<Cells>,
+    per_key: Option<Gcra>,
+    per_org: Option<Gcra>,
+    /// Each cell's theoretical arrival time. A cell whose time has passed
+    /// is a full allowance, the same as no cell.
+    cells: Mutex<HashMap<String, i64>>,
+    checks: AtomicU32,
 }
 
 impl LocalLimiter {
     /// `None` from both limits means no limiter is needed.
     pub(crate) fn new(per_key: Option<RateLimit>, per_org: Option<RateLimit>) -> Option<Self> {
         (per_key.is_some() || per_org.is_some()).then(|| Self {
-            per_key: per_key.map(Cells::new),
-            per_org: per_org.map(Cells::new),
+            per_key: per_key.map(Gcra::new),
+            per_org: per_org.map(Gcra::new),
+            cells: Mutex::new(HashMap::new()),
+            checks: AtomicU32::new(0),
         })
     }
 
-    fn check_now(&self, key: &StoredKey) -> Result<(), Duration> {
-        for (cells, id) in cells_in_order(key, self.per_key.as_ref(), self.per_org.as_ref()) {
-            cells.check(&id)?;
+    fn check_at(&self, key: &StoredKey, now: i64) -> Result<(), Duration> {
+        // A panic elsewhere cannot leave a cell half-written: each is one
+        // integer. So a poisoned lock is taken over.
+        let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(IDLE_EVICTION_EVERY)
+        {
+            cells.retain(|_, tat| *tat > now);
+        }
+        for (limit, id) in cells_in_order(key, self.per_key, self.per_org) {
+            let tat = limit.take(cells.get(&id).copied(), now)?;
+            cells.insert(id, tat);
         }
         Ok(())
     }
 }
 
 impl Limiter for LocalLimiter {
-    fn check<'a>(&'a self, key: &'a StoredKey) -> Verdict<'a> {
-        Box::pin(std::future::ready(Ok(self.check_now(key))))
-    }
-}
-
-/// A limit as GCRA's parameters: one request is let through every
-/// `period`, and `burst` back to back (the token bucket's rate and depth).
-/// Every limiter multiplies the two, so both are kept where that cannot
-/// overflow a u64 of nanoseconds: at most a day between requests, at most
-/// 100,000 in a burst.
-pub(crate) fn bounded(limit: RateLimit) -> (Duration, u32) {
-    let period = Duration::from_secs_f64(1.0 / limit.per_second.max(1.0 / MAX_WAIT_SECS))
-        .max(Duration::from_nanos(1));
-    (period, limit.burst.clamp(1, MAX_BURST))
-}
-
-/// One GCRA cell per id, all under the same limit.
-struct Cells {
-    limiter: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>,
-    checks: std::sync::atomic::AtomicU32,
-}
-
-impl Cells {
-    fn new(limit: RateLimit) -> Self {
-        let (period, burst) = bounded(limit);
-        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period)
-            .expect("the period is positive")
-            .allow_burst(burst);
-        Self {
-            limiter: RateLimiter::hashmap(quota),
-            checks: std::sync::atomic::AtomicU32::new(0),
-        }
-    }
-
-    fn check(&self, id: &str) -> Result<(), Duration> {
-        let checks = self
-            .checks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if checks % IDLE_EVICTION_EVERY == IDLE_EVICTION_EVERY - 1 {
-            self.limiter.retain_recent();
-        }
-        self.limiter
-            .check_key(&id.to_owned())
-            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
-            .map_err(|wait| wait.min(Duration::from_secs_f64(MAX_WAIT_SECS)))
+    fn check<'a>(&'a self, key: &'a StoredKey, now: DateTime<Utc>) -> Verdict<'a> {
+        Box::pin(std::future::ready(Ok(self.check_at(key, micros(now)))))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SECOND: i64 = 1_000_000;
 
     fn limit(per_second: f64, burst: u32) -> RateLimit {
         RateLimit { per_second, burst }
@@ -175,35 +192,68 @@ mod tests {
         }
     }
 
+    fn per_key(per_second: f64, burst: u32) -> LocalLimiter {
+        LocalLimiter::new(Some(limit(per_second, burst)), None).expect("a limit")
+    }
+
     #[test]
     fn allows_a_burst_then_refuses_with_a_wait() {
-        let cells = Cells::new(limit(1.0, 3));
+        let limiter = per_key(1.0, 3);
+        let k = key("k", "org");
         for _ in 0..3 {
-            assert!(cells.check("k").is_ok());
+            assert!(limiter.check_at(&k, 0).is_ok());
         }
-        let wait = cells.check("k").expect_err("over the limit");
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
-        assert!(cells.check("other").is_ok(), "limits are per id");
+        let wait = limiter.check_at(&k, 0).expect_err("over the limit");
+        assert_eq!(wait, Duration::from_secs(1));
+        assert!(
+            limiter.check_at(&key("other", "org"), 0).is_ok(),
+            "limits are per key"
+        );
+    }
+
+    #[test]
+    fn time_refills_the_allowance_and_only_time_does() {
+        let limiter = per_key(1.0, 2);
+        let k = key("k", "org");
+        assert!(limiter.check_at(&k, 0).is_ok() && limiter.check_at(&k, 0).is_ok());
+        assert!(limiter.check_at(&k, SECOND / 2).is_err(), "half a period");
+        assert!(
+            limiter.check_at(&k, SECOND).is_ok(),
+            "one period refills one"
+        );
+        assert!(limiter.check_at(&k, SECOND).is_err());
+        assert!(
+            limiter.check_at(&k, 3600 * SECOND).is_ok()
+                && limiter.check_at(&k, 3600 * SECOND).is_ok(),
+            "a clock moved an hour on finds the burst full"
+        );
     }
 
     #[test]
     fn a_fractional_rate_spaces_requests_further_apart() {
-        let cells = Cells::new(limit(0.5, 2));
-        assert!(cells.check("k").is_ok() && cells.check("k").is_ok());
-        let wait = cells.check("k").expect_err("over the limit");
-        assert!(wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2));
+        let limiter = per_key(0.5, 2);
+        let k = key("k", "org");
+        assert!(limiter.check_at(&k, 0).is_ok() && limiter.check_at(&k, 0).is_ok());
+        let wait = limiter.check_at(&k, 0).expect_err("over the limit");
+        assert_eq!(wait, Duration::from_secs(2));
     }
 
     #[test]
     fn extreme_settings_neither_panic_nor_wait_more_than_a_day() {
-        let cells = Cells::new(limit(1e-12, u32::MAX));
+        let limiter = per_key(1e-12, u32::MAX);
+        let k = key("k", "org");
         for _ in 0..10 {
-            assert!(cells.check("k").is_ok());
+            assert!(limiter.check_at(&k, 0).is_ok());
         }
-        let cells = Cells::new(limit(1e-12, 1));
-        assert!(cells.check("k").is_ok());
-        let wait = cells.check("k").expect_err("over the limit");
+        let limiter = per_key(1e-12, 1);
+        assert!(limiter.check_at(&k, 0).is_ok());
+        let wait = limiter.check_at(&k, 0).expect_err("over the limit");
         assert!(wait <= Duration::from_secs(86_400), "{wait:?}");
+        let limiter = per_key(f64::MAX, 1);
+        assert!(
+            limiter.check_at(&k, i64::MAX / 2).is_ok(),
+            "year 9999 and beyond"
+        );
     }
 
     #[test]
@@ -211,11 +261,11 @@ mod tests {
         let limiter =
             LocalLimiter::new(Some(limit(1000.0, 1000)), Some(limit(1.0, 5))).expect("limits");
         let allowed = (0..20)
-            .filter(|i| limiter.check_now(&key(&format!("key{i}"), "org")).is_ok())
+            .filter(|i| limiter.check_at(&key(&format!("key{i}"), "org"), 0).is_ok())
             .count();
         assert_eq!(allowed, 5, "twenty fresh keys share the org's burst of 5");
         assert!(
-            limiter.check_now(&key("key0", "other org")).is_ok(),
+            limiter.check_at(&key("key0", "other org"), 0).is_ok(),
             "each organization has its own allowance"
         );
     }
@@ -224,27 +274,31 @@ mod tests {
     fn a_key_over_its_own_limit_does_not_use_up_its_organizations() {
         let limiter = LocalLimiter::new(Some(limit(1.0, 1)), Some(limit(1.0, 3))).expect("limits");
         let busy = key("busy", "org");
-        assert!(limiter.check_now(&busy).is_ok());
+        assert!(limiter.check_at(&busy, 0).is_ok());
         for _ in 0..10 {
-            assert!(limiter.check_now(&busy).is_err());
+            assert!(limiter.check_at(&busy, 0).is_err());
         }
         for other in ["a", "b"] {
-            assert!(limiter.check_now(&key(other, "org")).is_ok(), "{other}");
+            assert!(limiter.check_at(&key(other, "org"), 0).is_ok(), "{other}");
         }
     }
 
     #[test]
-    fn memory_follows_the_ids_in_use_not_every_id_seen() {
-        // Allowances refill within microseconds, so every id is idle
-        // (its allowance full) soon after its one request.
-        let cells = Cells::new(limit(1e9, 1));
-        for i in 0..5 * IDLE_EVICTION_EVERY {
-            assert!(cells.check(&format!("key{i}")).is_ok());
+    fn memory_follows_the_keys_in_use_not_every_key_seen() {
+        let limiter = per_key(1000.0, 1);
+        for i in 0..5 * i64::from(IDLE_EVICTION_EVERY) {
+            // Each key's one request is a millisecond in its past by the
+            // next one, so its allowance is full again.
+            assert!(
+                limiter
+                    .check_at(&key(&format!("key{i}"), "org"), i * 1000)
+                    .is_ok()
+            );
         }
-        let held = cells.limiter.len();
+        let held = limiter.cells.lock().expect("lock").len();
         assert!(
             held <= IDLE_EVICTION_EVERY as usize,
-            "{held} cells held after {} distinct ids",
+            "{held} cells held after {} distinct keys",
             5 * IDLE_EVICTION_EVERY
         );
     }

@@ -8,13 +8,12 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::store::{Org, Store, StoreError};
-use crate::{Settings, router};
+use crate::store::{Org, Store};
+use crate::{ControlError, Controls, DroppedConnection, Settings};
 
 /// A sandbox server running in this process.
 ///
@@ -22,7 +21,7 @@ use crate::{Settings, router};
 /// same graceful stop without waiting for it to finish.
 pub struct Sandbox {
     addr: SocketAddr,
-    store: Arc<dyn Store>,
+    controls: Controls,
     /// Requests whose handler is running, to tell at shutdown a request cut
     /// off from a connection that only held a socket.
     in_flight: Arc<AtomicUsize>,
@@ -45,15 +44,16 @@ impl Sandbox {
         store: Arc<dyn Store>,
         settings: &Settings,
     ) -> std::io::Result<Self> {
-        let app = router(Arc::clone(&store), settings);
-        Self::serve_app(listener, store, app, settings.connections)
+        let (app, controls) = crate::app(store, settings);
+        Self::serve_app(listener, controls, app, settings.connections)
     }
 
-    /// Serves `app`, a [`router`] over `store` with any extra layers (tests
-    /// add one that checks every response against the spec).
+    /// Serves `app`, a router made by [`app`](crate::app) with any extra
+    /// layers (tests add one that checks every response against the spec),
+    /// with the controls made with it.
     pub fn serve_app(
         listener: TcpListener,
-        store: Arc<dyn Store>,
+        controls: Controls,
         app: axum::Router,
         limits: ConnectionLimits,
     ) -> std::io::Result<Self> {
@@ -67,7 +67,7 @@ impl Sandbox {
         let task = tokio::spawn(accept_loop(listener, app, limits, stopped));
         Ok(Self {
             addr,
-            store,
+            controls,
             in_flight,
             stop: Some(stop),
             task: Some(task),
@@ -96,29 +96,32 @@ impl Sandbox {
 
     /// The server's store, for setting up test data directly.
     pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+        self.controls.store()
     }
 
-    /// Deletes every organization and key, as the control plane's
-    /// `resetSandbox` does, for tests that share one sandbox.
-    pub async fn reset(&self) -> Result<(), StoreError> {
-        self.store.reset().await
+    /// The control plane in process: reset, organizations, fixtures, the
+    /// journal, faults and the clock, as the HTTP control API offers them.
+    pub fn control(&self) -> &Controls {
+        &self.controls
     }
 
-    /// Loads a fixtures document, as the control plane's `loadFixtures`
-    /// does, and returns its answer (every secret included).
+    /// Resets the sandbox, as [`Controls::reset`] does.
+    pub async fn reset(&self) -> Result<(), ControlError> {
+        self.controls.reset().await
+    }
+
+    /// Loads a fixtures document, as [`Controls::load_fixtures`] does.
     pub async fn load_fixtures(
         &self,
         document: &serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
-        crate::load_fixtures(self.store.as_ref(), document, false)
-            .await?
-            .ok_or_else(|| "the fixtures were not stored".to_owned())
+    ) -> Result<serde_json::Value, ControlError> {
+        self.controls.load_fixtures(document).await
     }
 
-    /// Adds an organization and returns it with its first admin key.
-    pub async fn create_org(&self, name: &str) -> Result<(Org, String), StoreError> {
-        crate::create_org(self.store.as_ref(), name).await
+    /// Adds an organization and returns it with its first admin key, as
+    /// [`Controls::create_org`] does.
+    pub async fn create_org(&self, name: &str) -> Result<(Org, String), ControlError> {
+        self.controls.create_org(name).await
     }
 
     /// Stops accepting connections, lets the requests in flight finish and
@@ -157,6 +160,45 @@ impl Drop for Sandbox {
         }
     }
 }
+
+/// The router as hyper's service. A response marked [`DroppedConnection`]
+/// becomes an error, on which hyper closes the connection without writing
+/// anything: the client sees the connection end with no answer.
+fn answer_or_drop(
+    app: axum::Router,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = DroppedConnectionError,
+    Future = impl Future<Output = Result<axum::response::Response, DroppedConnectionError>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let mut app = app.clone();
+        async move {
+            let response =
+                tower_service::Service::call(&mut app, request.map(axum::body::Body::new))
+                    .await
+                    .unwrap_or_else(|never| match never {});
+            if response.extensions().get::<DroppedConnection>().is_some() {
+                Err(DroppedConnectionError)
+            } else {
+                Ok(response)
+            }
+        }
+    })
+}
+
+/// Why hyper closed a connection without an answer: a fault asked for it.
+#[derive(Debug)]
+struct DroppedConnectionError;
+
+impl std::fmt::Display for DroppedConnectionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a fault")
+    }
+}
+
+impl std::error::Error for DroppedConnectionError {}
 
 /// Counts the request while its handler runs; the guard also counts down a
 /// request whose connection went away mid-handler.
@@ -240,7 +282,7 @@ async fn accept_loop(
             },
             _ = &mut stopped => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let service = answer_or_drop(app.clone());
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         connections.spawn(async move {
             if let Err(error) = connection.await {

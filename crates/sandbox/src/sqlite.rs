@@ -20,15 +20,16 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::SecretHash;
 use crate::store::{
-    Acting, KEY_COLUMNS, SeededOrg, Store, StoreError, StoreFuture, StoredKey, Write,
-    scopes_from_column, scopes_to_column,
+    Acting, ControlChange, ControlState, KEY_COLUMNS, SeededOrg, Store, StoreError, StoreFuture,
+    StoredKey, Write, scopes_from_column, scopes_to_column,
 };
 
 /// The schema's versions, oldest first; `PRAGMA user_version` records how
 /// many of them a database has. The first is the schema the sandbox had
 /// before versions were counted, written so that it adopts such a database
 /// as it is.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS orgs (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -47,7 +48,16 @@ CREATE TABLE IF NOT EXISTS api_keys (
 ) STRICT;
 -- The list order; a page is a range scan of this index.
 CREATE INDEX IF NOT EXISTS api_keys_list_order ON api_keys (org_id, created_at, id);
-"];
+",
+    "
+-- The control plane's clock and faults (`ControlState` as JSON): one row,
+-- or none for the default.
+CREATE TABLE sandbox_control (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL
+) STRICT;
+",
+];
 
 const READERS: usize = 4;
 
@@ -280,16 +290,64 @@ impl Db {
         &self,
         secret_hash: &SecretHash,
     ) -> Result<Option<StoredKey>, StoreError> {
+        Ok(self.authenticate(secret_hash)?.0)
+    }
+
+    fn authenticate(
+        &self,
+        secret_hash: &SecretHash,
+    ) -> Result<(Option<StoredKey>, ControlState), StoreError> {
         let conn = self.read();
+        // One row whether or not the key exists, so that the control state
+        // comes with every lookup.
         let mut statement = conn
             .prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1"
+                "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control)
+                 FROM (SELECT 1) LEFT JOIN api_keys ON secret_hash = ?1"
             ))
             .map_err(db_error)?;
-        statement
-            .query_row(params![secret_hash.as_slice()], key_from_row)
+        let (key, state) = statement
+            .query_row(params![secret_hash.as_slice()], |row| {
+                let key = match row.get::<_, Option<String>>(0)? {
+                    Some(_) => Some(key_from_row(row)?),
+                    None => None,
+                };
+                Ok((key, row.get::<_, Option<String>>(6)?))
+            })
+            .map_err(db_error)?;
+        Ok((key, ControlState::from_column(state.as_deref())?))
+    }
+
+    fn control_state(&self) -> Result<ControlState, StoreError> {
+        let conn = self.read();
+        let state: Option<String> = conn
+            .query_row("SELECT state FROM sandbox_control", [], |row| row.get(0))
             .optional()
-            .map_err(db_error)
+            .map_err(db_error)?;
+        ControlState::from_column(state.as_deref())
+    }
+
+    fn update_control(&self, change: ControlChange) -> Result<(bool, ControlState), StoreError> {
+        let mut conn = self.write();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM sandbox_control", [], |row| row.get(0))
+            .optional()
+            .map_err(db_error)?;
+        let mut state = ControlState::from_column(state.as_deref())?;
+        if !change(&mut state) {
+            return Ok((false, state));
+        }
+        tx.execute(
+            "INSERT INTO sandbox_control (id, state) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+            params![state.to_column()],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok((true, state))
     }
 
     fn list_keys(
@@ -432,6 +490,22 @@ impl Store for SqliteStore {
         self.run(move |db| db.key_by_secret_hash(&secret_hash))
     }
 
+    fn authenticate<'a>(
+        &'a self,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
+        let secret_hash = *secret_hash;
+        self.run(move |db| db.authenticate(&secret_hash))
+    }
+
+    fn control_state(&self) -> StoreFuture<'_, ControlState> {
+        self.run(|db| db.control_state())
+    }
+
+    fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)> {
+        self.run(move |db| db.update_control(change))
+    }
+
     fn list_keys<'a>(
         &'a self,
         org_id: &'a str,
@@ -517,8 +591,10 @@ impl Store for SqliteStore {
         self.run(|db| {
             let mut conn = db.write();
             let tx = conn.transaction().map_err(db_error)?;
-            tx.execute_batch("DELETE FROM api_keys; DELETE FROM orgs;")
-                .map_err(db_error)?;
+            tx.execute_batch(
+                "DELETE FROM api_keys; DELETE FROM orgs; DELETE FROM sandbox_control;",
+            )
+            .map_err(db_error)?;
             tx.commit().map_err(db_error)
         })
     }

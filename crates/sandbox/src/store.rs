@@ -7,6 +7,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::clock::ClockSetting;
+use crate::faults::ActiveFault;
 use crate::keys::SecretHash;
 
 /// An organization.
@@ -100,6 +102,40 @@ pub struct SeededOrg {
     pub keys: Vec<(StoredKey, SecretHash)>,
 }
 
+/// What the control plane keeps in the store, so that every process on it
+/// shares one clock and one set of faults. A reset returns it to the
+/// default: the wall clock, and no fault.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ControlState {
+    /// The sandbox clock.
+    pub clock: ClockSetting,
+    /// The active faults, oldest first: the order they are tried in.
+    pub faults: Vec<ActiveFault>,
+}
+
+impl ControlState {
+    /// The state as a backend reads it from its one text column; no row is
+    /// the default state.
+    pub(crate) fn from_column(column: Option<&str>) -> Result<Self, StoreError> {
+        match column {
+            None => Ok(Self::default()),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| StoreError::Failed(format!("unreadable control state: {e}"))),
+        }
+    }
+
+    /// The text a backend keeps.
+    pub(crate) fn to_column(&self) -> String {
+        serde_json::to_string(self).expect("the control state serializes")
+    }
+}
+
+/// A change to the control state, made under the store's write lock; it
+/// answers whether it changed anything, so that a refused change writes
+/// nothing.
+pub type ControlChange = Box<dyn FnOnce(&mut ControlState) -> bool + Send>;
+
 /// What a store call resolves to.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -129,6 +165,27 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         secret_hash: &'a SecretHash,
     ) -> StoreFuture<'a, Option<StoredKey>>;
+
+    /// The key whose secret has this hash, and the control state, as of
+    /// one instant: the one read every request makes. Backends read both
+    /// in one statement.
+    fn authenticate<'a>(
+        &'a self,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
+        Box::pin(async move {
+            let key = self.key_by_secret_hash(secret_hash).await?;
+            Ok((key, self.control_state().await?))
+        })
+    }
+
+    /// The control state: the clock's setting and the active faults.
+    fn control_state(&self) -> StoreFuture<'_, ControlState>;
+
+    /// Applies `change` to the control state under the store's write lock,
+    /// so that changes from every process on the store apply one after the
+    /// other; resolves to whether it changed anything, and the state after.
+    fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)>;
 
     /// One page of an organization's keys ordered by creation time then id,
     /// and how many keys it holds in all, read at one instant.
@@ -161,8 +218,9 @@ pub trait Store: Send + Sync + 'static {
         only_into_empty: bool,
     ) -> StoreFuture<'a, bool>;
 
-    /// Deletes every organization and key (and, where the store keeps
-    /// them, the rate-limit allowances), at once for every process on it.
+    /// Deletes every organization and key, returns the control state to
+    /// its default (and, where the store keeps them, clears the rate-limit
+    /// allowances), at once for every process on it.
     fn reset(&self) -> StoreFuture<'_, ()>;
 
     /// Adds many filler keys in as few transactions as the backend likes,

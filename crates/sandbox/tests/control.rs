@@ -262,7 +262,9 @@ async fn fixtures_seed_organizations_with_fixed_and_made_secrets() {
     assert_eq!(in_process["orgs"][0]["keys"][0]["key"], ci.as_str());
     let twice = sandbox.load_fixtures(&document).await;
     assert!(
-        twice.as_ref().is_err_and(|e| e.contains("already stored")),
+        twice
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("already stored")),
         "{twice:?}"
     );
 }
@@ -322,4 +324,465 @@ async fn bad_fixtures_name_the_field_and_store_nothing() {
     }
     let unused = call(&sandbox, "GET", KEYS, Some(&basic(&good)), None).await;
     assert_eq!(unused.status, 401, "nothing was stored");
+}
+
+const REQUESTS: &str = "/_sandbox/v1/requests";
+const FAULTS: &str = "/_sandbox/v1/faults";
+const CLOCK: &str = "/_sandbox/v1/clock";
+
+fn json_body(value: serde_json::Value) -> Option<(&'static str, String)> {
+    Some(("application/json", value.to_string()))
+}
+
+/// The journal over HTTP, after checking that it holds no secret.
+async fn journal(
+    sandbox: &alphamoon_sandbox::Sandbox,
+    query: &str,
+    secrets: &[&str],
+) -> Vec<serde_json::Value> {
+    let answer = call(
+        sandbox,
+        "GET",
+        &format!("{REQUESTS}{query}"),
+        Some(&bearer(TOKEN)),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    support::assert_no_secret(&answer.body, secrets);
+    answer.body["requests"]
+        .as_array()
+        .expect("requests")
+        .clone()
+}
+
+#[tokio::test]
+async fn the_journal_records_vendor_requests_newest_first_without_secrets() {
+    let (sandbox, admin) = controlled().await;
+    let auth = basic(&admin);
+    let (content_type, body) = support::create_body("ci", &["workspace.file:upload"]);
+    let created = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&auth),
+        Some((content_type, body)),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let made = created.body["key"].as_str().expect("key").to_owned();
+    call(
+        &sandbox,
+        "GET",
+        &format!("{KEYS}?limit=5"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    call(&sandbox, "GET", KEYS, Some("Basic bm9wZQ=="), None).await;
+    call(&sandbox, "GET", "/api/v0.4/elsewhere", Some(&auth), None).await;
+    call(
+        &sandbox,
+        "POST",
+        ORGS,
+        Some(&bearer(TOKEN)),
+        org_body("not journaled"),
+    )
+    .await;
+
+    let secrets = [admin.as_str(), made.as_str(), TOKEN];
+    let all = journal(&sandbox, "", &secrets).await;
+    let seen: Vec<_> = all
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().expect("well-formed"),
+                r["operationId"].clone(),
+                r["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("GET", json!(null), json!(404)),
+            ("GET", json!("listApiKeys"), json!(401)),
+            ("GET", json!("listApiKeys"), json!(200)),
+            ("POST", json!("createApiKey"), json!(201)),
+        ],
+        "newest first, control calls left out"
+    );
+    assert_eq!(all[2]["query"], "limit=5");
+    assert_eq!(
+        all[1]["keyId"],
+        json!(null),
+        "a request that did not authenticate"
+    );
+    let admin_id = all[3]["keyId"].as_str().expect("keyId").to_owned();
+    assert_eq!(all[2]["keyId"], admin_id);
+
+    let lists = journal(&sandbox, "?operationId=listApiKeys&limit=1", &secrets).await;
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0]["status"], 401);
+    let by_key = journal(&sandbox, &format!("?keyId={admin_id}"), &secrets).await;
+    assert_eq!(by_key.len(), 2);
+    for bad in [
+        "?limit=0",
+        "?operationId=deleteEverything",
+        "?keyId=XYZ",
+        "?keyId=a&keyId=b",
+        "?since=1",
+    ] {
+        let answer = call(
+            &sandbox,
+            "GET",
+            &format!("{REQUESTS}{bad}"),
+            Some(&bearer(TOKEN)),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.body);
+    }
+
+    let cleared = call(&sandbox, "DELETE", REQUESTS, Some(&bearer(TOKEN)), None).await;
+    assert_eq!(cleared.status, 204);
+    assert!(journal(&sandbox, "", &secrets).await.is_empty());
+}
+
+#[tokio::test]
+async fn faults_are_added_listed_applied_and_retired() {
+    let (sandbox, admin) = controlled().await;
+    let control = bearer(TOKEN);
+    let added = call(
+        &sandbox,
+        "POST",
+        FAULTS,
+        Some(&control),
+        json_body(
+            json!({"operationId": "listApiKeys", "status": 429, "retryAfter": 7, "times": 2}),
+        ),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    let fault_id = added.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(added.body["action"], "respond");
+    assert_eq!(added.body["probability"], 1.0);
+    assert_eq!(added.body["delayMs"], 0);
+
+    let auth = basic(&admin);
+    for _ in 0..2 {
+        let hit = call(&sandbox, "GET", KEYS, Some(&auth), None).await;
+        assert_eq!(hit.status, 429, "{}", hit.body);
+        assert_eq!(hit.header("retry-after"), Some("7"));
+    }
+    let after = call(&sandbox, "GET", KEYS, Some(&auth), None).await;
+    assert_eq!(after.status, 200, "the fault retired after its two hits");
+    let listed = call(&sandbox, "GET", FAULTS, Some(&control), None).await;
+    assert_eq!(
+        listed.body["faults"],
+        json!([]),
+        "a spent fault is not listed"
+    );
+
+    let recorded = journal(&sandbox, "", &[&admin]).await;
+    let faults: Vec<_> = recorded.iter().map(|r| r["fault"].clone()).collect();
+    assert_eq!(faults, [json!(null), json!(fault_id), json!(fault_id)]);
+
+    // A fault for another operation leaves this one alone; one for every
+    // operation does not, and deleting it ends it.
+    let other = call(
+        &sandbox,
+        "POST",
+        FAULTS,
+        Some(&control),
+        json_body(json!({"operationId": "deleteApiKey", "status": 500})),
+    )
+    .await;
+    assert_eq!(other.status, 201);
+    assert_eq!(
+        call(&sandbox, "GET", KEYS, Some(&auth), None).await.status,
+        200
+    );
+    let every = call(
+        &sandbox,
+        "POST",
+        FAULTS,
+        Some(&control),
+        json_body(json!({"status": 503})),
+    )
+    .await;
+    assert_eq!(
+        call(&sandbox, "GET", KEYS, Some(&auth), None).await.status,
+        503
+    );
+    let unauthenticated = call(&sandbox, "GET", KEYS, Some("Basic bm9wZQ=="), None).await;
+    assert_eq!(
+        unauthenticated.status, 401,
+        "faults apply after authentication"
+    );
+    let listed = call(&sandbox, "GET", FAULTS, Some(&control), None).await;
+    assert_eq!(listed.body["faults"].as_array().map(Vec::len), Some(2));
+    let every_id = every.body["id"].as_str().expect("id");
+    let deleted = call(
+        &sandbox,
+        "DELETE",
+        &format!("{FAULTS}/{every_id}"),
+        Some(&control),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    let again = call(
+        &sandbox,
+        "DELETE",
+        &format!("{FAULTS}/{every_id}"),
+        Some(&control),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 404);
+    assert_eq!(
+        call(&sandbox, "GET", KEYS, Some(&auth), None).await.status,
+        200
+    );
+    let cleared = call(&sandbox, "DELETE", FAULTS, Some(&control), None).await;
+    assert_eq!(cleared.status, 204);
+    assert_eq!(
+        call(&sandbox, "GET", FAULTS, Some(&control), None)
+            .await
+            .body["faults"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_fault_that_changes_nothing_or_contradicts_itself_is_refused() {
+    let (sandbox, _) = controlled().await;
+    let cases = [
+        (json!({}), "status"),
+        (json!({"operationId": "listApiKeys"}), "status"),
+        (
+            json!({"operationId": "dropTables", "status": 500}),
+            "operationId",
+        ),
+        (json!({"status": 200}), "status"),
+        (json!({"status": 600}), "status"),
+        (json!({"status": "500"}), "status"),
+        (json!({"retryAfter": 1}), "retryAfter"),
+        (json!({"status": 429, "retryAfter": 86401}), "retryAfter"),
+        (json!({"delayMs": 300001}), "delayMs"),
+        (json!({"delayMs": -1}), "delayMs"),
+        (json!({"action": "drop", "status": 500}), "status"),
+        (json!({"action": "explode"}), "action"),
+        (json!({"status": 500, "times": 0}), "times"),
+        (json!({"status": 500, "times": 2147483648u64}), "times"),
+        (json!({"status": 500, "probability": 1.5}), "probability"),
+        (
+            json!({"status": 500, "probability": "often"}),
+            "probability",
+        ),
+        (json!({"status": 500, "when": "now"}), "when"),
+    ];
+    for (body, field) in cases {
+        let answer = call(
+            &sandbox,
+            "POST",
+            FAULTS,
+            Some(&bearer(TOKEN)),
+            json_body(body.clone()),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{body}: {}", answer.body);
+        assert_eq!(answer.field(), Some(field), "{body}");
+    }
+    let listed = call(&sandbox, "GET", FAULTS, Some(&bearer(TOKEN)), None).await;
+    assert_eq!(
+        listed.body["faults"],
+        json!([]),
+        "no refused fault was added"
+    );
+}
+
+#[tokio::test]
+async fn the_clock_moves_forward_only_and_drives_expiry() {
+    let (sandbox, admin) = controlled().await;
+    let control = bearer(TOKEN);
+    let now = call(&sandbox, "GET", CLOCK, Some(&control), None).await;
+    assert_eq!(now.status, 200);
+    assert_eq!(now.body["frozen"], false);
+
+    let (content_type, body) = support::create_body("hour", &["workspace.file:upload"]);
+    let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let exp = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut hour = body.clone();
+    hour["exp"] = json!(exp.to_rfc3339());
+    let created = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&basic(&admin)),
+        Some((content_type, hour.to_string())),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let short_lived = basic(created.body["key"].as_str().expect("key"));
+
+    let frozen_at = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let frozen = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"frozenAt": frozen_at})),
+    )
+    .await;
+    assert_eq!(frozen.status, 200, "{}", frozen.body);
+    assert_eq!(frozen.body, json!({"now": frozen_at, "frozen": true}));
+    let expired = call(&sandbox, "GET", KEYS, Some(&short_lived), None).await;
+    assert_eq!(
+        expired.status, 401,
+        "a key past its exp on the sandbox clock"
+    );
+    let page = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
+    let statuses: Vec<_> = page.body["apiKeys"]
+        .as_array()
+        .expect("well-formed")
+        .iter()
+        .map(|k| k["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("Active"), json!("Expired")]);
+
+    // A key made on a frozen clock is made at its now, and must expire
+    // after it.
+    let mut past = body.clone();
+    past["exp"] = json!(exp.to_rfc3339());
+    let refused = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&basic(&admin)),
+        Some((content_type, past.to_string())),
+    )
+    .await;
+    assert_eq!(
+        refused.status, 400,
+        "exp before the sandbox's now: {}",
+        refused.body
+    );
+    let mut later = body.clone();
+    later["exp"] = json!((chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339());
+    let made = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&basic(&admin)),
+        Some((content_type, later.to_string())),
+    )
+    .await;
+    assert_eq!(made.status, 201);
+    assert_eq!(made.body["createdAt"], frozen_at);
+
+    let back = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"frozenAt": "2020-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(
+        (back.status, back.field()),
+        (400, Some("frozenAt")),
+        "{}",
+        back.body
+    );
+    let advanced = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"advanceBySeconds": 7200})),
+    )
+    .await;
+    assert_eq!(advanced.body["frozen"], true);
+    let two_hours_on = chrono::DateTime::parse_from_rfc3339(&frozen_at).expect("well-formed")
+        + chrono::Duration::hours(2);
+    assert_eq!(
+        advanced.body["now"],
+        two_hours_on.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
+    let resumed = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"resume": true})),
+    )
+    .await;
+    assert_eq!(resumed.body["frozen"], false);
+    let running: chrono::DateTime<chrono::Utc> = resumed.body["now"]
+        .as_str()
+        .expect("well-formed")
+        .parse()
+        .expect("well-formed");
+    assert!(
+        running >= two_hours_on,
+        "resuming never jumps back: {running}"
+    );
+
+    for bad in [
+        json!({}),
+        json!({"advanceBySeconds": 0}),
+        json!({"advanceBySeconds": 1.5}),
+        json!({"resume": false}),
+        json!({"frozenAt": "tomorrow"}),
+        json!({"frozenAt": frozen_at, "resume": true}),
+        json!({"advanceBySeconds": 9_000_000_000_000i64}),
+    ] {
+        let answer = call(
+            &sandbox,
+            "PUT",
+            CLOCK,
+            Some(&control),
+            json_body(bad.clone()),
+        )
+        .await;
+        assert_eq!(answer.status, 400, "{bad}: {}", answer.body);
+    }
+
+    // The reset lets the clock run with the wall clock again.
+    call(&sandbox, "POST", RESET, Some(&control), None).await;
+    let reset = call(&sandbox, "GET", CLOCK, Some(&control), None).await;
+    assert_eq!(reset.body["frozen"], false);
+    let after: chrono::DateTime<chrono::Utc> = reset.body["now"]
+        .as_str()
+        .expect("well-formed")
+        .parse()
+        .expect("well-formed");
+    assert!(
+        (after - chrono::Utc::now()).num_seconds().abs() < 60,
+        "{after}"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_clears_the_journal_and_the_faults() {
+    let (sandbox, admin) = controlled().await;
+    let control = bearer(TOKEN);
+    call(
+        &sandbox,
+        "POST",
+        FAULTS,
+        Some(&control),
+        json_body(json!({"status": 503})),
+    )
+    .await;
+    call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
+    assert_eq!(journal(&sandbox, "", &[&admin]).await.len(), 1);
+    call(&sandbox, "POST", RESET, Some(&control), None).await;
+    assert!(journal(&sandbox, "", &[&admin]).await.is_empty());
+    let faults = call(&sandbox, "GET", FAULTS, Some(&control), None).await;
+    assert_eq!(faults.body["faults"], json!([]));
 }

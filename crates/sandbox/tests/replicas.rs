@@ -536,3 +536,121 @@ async fn two_keys_deleting_each_other_at_once_through_two_replicas_leave_one_sta
         "the count kept step"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn replicas_share_the_clock_and_the_faults_and_keep_their_own_journals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("control.token");
+    let token_flag = token_file.to_str().expect("utf-8 path");
+    let mut flags = UNTHROTTLED.to_vec();
+    flags.extend(["--control-token-file", token_flag]);
+    let replicas = Replicas::start(2, &flags).await;
+    let token = std::fs::read_to_string(&token_file).expect("token");
+    let control = format!("Bearer {}", token.trim());
+    let (a, b) = (&replicas.urls[0], &replicas.urls[1]);
+    let json = |value: Value| Some(("application/json", value.to_string()));
+
+    let org = try_call(
+        a,
+        "POST",
+        "/_sandbox/v1/orgs",
+        Some(&control),
+        json(serde_json::json!({"name": "Acme"})),
+    )
+    .await
+    .expect("answer");
+    let admin = org.body["adminKey"].as_str().expect("adminKey").to_owned();
+
+    // The clock, moved through A, is B's clock. It stays within the admin
+    // key's year.
+    let frozen_at = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let frozen_at = frozen_at.as_str();
+    let frozen = try_call(
+        a,
+        "PUT",
+        "/_sandbox/v1/clock",
+        Some(&control),
+        json(serde_json::json!({"frozenAt": frozen_at})),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(frozen.status, 200, "{}", frozen.body);
+    let seen = try_call(b, "GET", "/_sandbox/v1/clock", Some(&control), None)
+        .await
+        .expect("answer");
+    assert_eq!(seen.body["now"], frozen_at);
+    let (content_type, body) = create_body("on B", &["workspace.file:upload"]);
+    let mut body: Value = serde_json::from_str(&body).expect("json");
+    body["exp"] = Value::from((chrono::Utc::now() + chrono::Duration::days(60)).to_rfc3339());
+    let created = try_call(
+        b,
+        "POST",
+        KEYS,
+        Some(&basic(&admin)),
+        Some((content_type, body.to_string())),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(
+        created.body["createdAt"], frozen_at,
+        "made at the shared clock's now"
+    );
+
+    // A fault added through B, limited to three hits, hits three requests
+    // spread over both replicas, and no more.
+    let fault = try_call(
+        b,
+        "POST",
+        "/_sandbox/v1/faults",
+        Some(&control),
+        json(serde_json::json!({"operationId": "listApiKeys", "status": 503, "times": 3})),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(fault.status, 201);
+    let mut statuses = Vec::new();
+    for url in [a, b, a, b, a, b] {
+        statuses.push(status(url, "GET", KEYS, &admin).await);
+    }
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 503).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(&statuses[3..], [200, 200, 200], "{statuses:?}");
+
+    // Each journal holds what its own replica served.
+    let journal = |url: &String| {
+        let url = url.clone();
+        let control = control.clone();
+        async move {
+            try_call(
+                &url,
+                "GET",
+                "/_sandbox/v1/requests?operationId=listApiKeys",
+                Some(&control),
+                None,
+            )
+            .await
+            .expect("answer")
+            .body["requests"]
+                .as_array()
+                .expect("requests")
+                .len()
+        }
+    };
+    assert_eq!((journal(a).await, journal(b).await), (3, 3));
+
+    // A reset through A frees B's clock too.
+    try_call(a, "POST", "/_sandbox/v1/reset", Some(&control), None)
+        .await
+        .expect("answer");
+    let free = try_call(b, "GET", "/_sandbox/v1/clock", Some(&control), None)
+        .await
+        .expect("answer");
+    assert_eq!(free.body["frozen"], false);
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alphamoon_sandbox::keys::SecretHash;
-use alphamoon_sandbox::store::{Acting, Write};
+use alphamoon_sandbox::store::{Acting, ControlChange, ControlState, Write};
 use alphamoon_sandbox::{
     ADMIN_SCOPE, Sandbox, Settings, SqliteStore, Store, StoreFuture, StoredKey, issue_key,
 };
@@ -97,6 +97,12 @@ impl Store for SlowToAnswerDeletes {
             tokio::time::sleep(self.delay).await;
             deleted
         })
+    }
+    fn control_state(&self) -> StoreFuture<'_, ControlState> {
+        self.inner.control_state()
+    }
+    fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)> {
+        self.inner.update_control(change)
     }
     fn reset(&self) -> StoreFuture<'_, ()> {
         self.inner.reset()

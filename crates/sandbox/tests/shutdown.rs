@@ -13,7 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 async fn sandbox_with_slow_route() -> Sandbox {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("store"));
-    let app = alphamoon_sandbox::router(Arc::clone(&store), &Settings::default()).route(
+    let (app, controls) = alphamoon_sandbox::app(store, &Settings::default());
+    let app = app.route(
         "/slow/{ms}",
         axum::routing::get(
             |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
@@ -22,7 +23,7 @@ async fn sandbox_with_slow_route() -> Sandbox {
             },
         ),
     );
-    Sandbox::serve_app(listener, store, app, Default::default()).expect("serve")
+    Sandbox::serve_app(listener, controls, app, Default::default()).expect("serve")
 }
 
 /// Sends a raw GET on its own connection and returns the whole answer.

@@ -17,11 +17,11 @@ fn resolve<'a>(doc: &'a Value, value: &'a Value) -> Option<&'a Value> {
 /// illustrates: schema-level `example`s, and the `example`/`examples` of
 /// media types, parameters and headers.
 pub(super) fn lint_examples(doc: &Value, findings: &mut Findings) {
-    let components = doc.get("components").cloned().unwrap_or(Value::Null);
+    let components = draft4(doc.get("components").unwrap_or(&Value::Null));
     let validate = |schema: &Value, example: &Value, at: &str, findings: &mut Findings| {
         // OpenAPI 3.0 schemas are a JSON Schema draft 4 dialect; wrapping the
         // schema beside `components` lets its `$ref`s resolve.
-        let root = serde_json::json!({ "components": components, "allOf": [schema] });
+        let root = serde_json::json!({ "components": components, "allOf": [draft4(schema)] });
         let validator = match jsonschema::options()
             .with_draft(jsonschema::Draft::Draft4)
             .should_validate_formats(true)
@@ -69,6 +69,29 @@ pub(super) fn lint_examples(doc: &Value, findings: &mut Findings) {
             let schema = Value::Object(map.clone());
             validate(&schema, example, &format!("{at}/example"), findings);
         }
+    }
+}
+
+/// An OpenAPI 3.0 schema as plain JSON Schema draft 4: `nullable: true`,
+/// which draft 4 does not know and would ignore, becomes `null` among the
+/// allowed types (and enum values).
+fn draft4(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => {
+            let mut out: serde_json::Map<String, Value> =
+                map.iter().map(|(k, v)| (k.clone(), draft4(v))).collect();
+            if out.remove("nullable") == Some(Value::Bool(true)) {
+                if let Some(Value::String(kind)) = out.get("type").cloned() {
+                    out.insert("type".to_owned(), serde_json::json!([kind, "null"]));
+                }
+                if let Some(Value::Array(values)) = out.get_mut("enum") {
+                    values.push(Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(draft4).collect()),
+        other => other.clone(),
     }
 }
 

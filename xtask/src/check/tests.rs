@@ -142,6 +142,22 @@ fn the_committed_control_spec_is_clean() {
 }
 
 #[test]
+fn examples_may_be_null_only_where_the_schema_is_nullable() {
+    let mut spec = derived::load_yaml(&crate::workspace_root(), derived::CONTROL_SPEC_YAML)
+        .expect("the control spec loads");
+    let example =
+        "/paths/~1_sandbox~1v1~1faults/get/responses/200/content/application~1json/examples/two";
+    let fault = format!("{example}/value/faults/1");
+    assert!(
+        spec.pointer(&format!("{fault}/status")).unwrap().is_null(),
+        "the example holds a null where `Fault.status` is nullable"
+    );
+    *spec.pointer_mut(&format!("{fault}/delayMs")).unwrap() = Value::Null;
+    let findings: Vec<String> = lint(&spec).0.into_iter().map(|f| f.pointer).collect();
+    assert_eq!(findings, [example], "`delayMs` is not nullable");
+}
+
+#[test]
 fn drift_in_a_derived_file_fails_with_a_diff() {
     let root = std::env::temp_dir().join(format!("xtask-drift-{}", std::process::id()));
     let real = crate::workspace_root();

@@ -1,25 +1,36 @@
 //! Who is calling: the `Caller` extractor authenticates the request, checks
-//! the admin scope and the rate limit, and hands the handler the key.
+//! the admin scope and the rate limit, applies any fault that hits it, and
+//! hands the handler the key and the sandbox time.
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::problem::Problem;
-use super::{ADMIN_SCOPE, AppState};
+use super::record::{Aftermath, RequestNote};
+use super::{ADMIN_SCOPE, AppState, Operation};
+use crate::control::injected;
+use crate::faults::{Fault, FaultAction};
 use crate::keys;
 use crate::store::StoredKey;
 
-/// The authenticated key a request was made with. A handler that takes a
-/// `Caller` runs only for a live key that holds [`ADMIN_SCOPE`] and is
-/// within its rate limit; every other request is answered with a problem
+/// The authenticated key a request was made with, and the sandbox time it
+/// was authenticated at. A handler that takes a `Caller` runs only for a
+/// live key that holds [`ADMIN_SCOPE`] and is within its rate limit, and
+/// that no fault stopped; every other request is answered with a problem
 /// before the handler starts.
 #[derive(Debug)]
-pub(crate) struct Caller(pub(crate) StoredKey);
+pub(crate) struct Caller {
+    pub(crate) key: StoredKey,
+    /// Now on the sandbox clock, read with the key.
+    pub(crate) now: DateTime<Utc>,
+}
 
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = Problem;
@@ -28,21 +39,35 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        let note = parts.extensions.get::<RequestNote>().cloned();
+        let operation = parts
+            .extensions
+            .get::<MatchedPath>()
+            .and_then(|route| Operation::routed(&parts.method, route.as_str()));
+        if let (Some(note), Some(operation)) = (&note, operation) {
+            note.operation(operation);
+        }
         let secret = basic_credentials(&parts.headers)?;
         if !keys::is_well_formed(&secret) {
             return Err(Problem::unauthorized("The API key is not valid."));
         }
         // No cache in front of the store: a key deleted by any process
         // serving it, or by a request whose answer was lost, fails on the
-        // very next lookup. The lookup is one indexed read.
+        // very next lookup. The lookup is one indexed read, which brings
+        // the shared clock and faults along.
         let hash = keys::hash(&secret);
-        let key = state
-            .store
-            .key_by_secret_hash(&hash)
-            .await?
-            .ok_or_else(unknown_key)?;
-        if key.exp <= Utc::now().timestamp() {
+        let (key, control) = state.store.authenticate(&hash).await?;
+        state.controls.saw_clock(control.clock);
+        let now = control.clock.now();
+        if let Some(note) = &note {
+            note.at(now);
+        }
+        let key = key.ok_or_else(unknown_key)?;
+        if key.exp <= now.timestamp() {
             return Err(Problem::unauthorized("The API key has expired."));
+        }
+        if let Some(note) = &note {
+            note.key_id(&key.id);
         }
         if !key.scopes.iter().any(|s| s == ADMIN_SCOPE.as_str()) {
             return Err(Problem::new(
@@ -51,7 +76,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             ));
         }
         if let Some(limiter) = &state.limiter
-            && let Err(wait) = limiter.check(&key).await?
+            && let Err(wait) = limiter.check(&key, now).await?
         {
             let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
             return Err(Problem::new(
@@ -60,8 +85,46 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             )
             .with_retry_after(seconds));
         }
-        Ok(Self(key))
+        if let Some(operation) = operation
+            && !control.faults.is_empty()
+            && let Some(fault) = state.controls.fault_for(&control, operation).await?
+        {
+            apply_fault(&fault, note.as_ref()).await?;
+        }
+        Ok(Self { key, now })
     }
+}
+
+/// Carries out a fault that hit a request: its delay, then its action.
+/// `Err` stops the request before its operation; an aftermath for after
+/// the operation goes to the note.
+async fn apply_fault(fault: &Fault, note: Option<&RequestNote>) -> Result<(), Problem> {
+    if fault.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(u64::from(fault.delay_ms))).await;
+    }
+    let aftermath = match (fault.action, fault.status) {
+        (FaultAction::Respond, None) => None,
+        (FaultAction::Respond, Some(status)) => {
+            if let Some(note) = note {
+                note.fault(fault, None);
+            }
+            return Err(injected(fault, status));
+        }
+        (FaultAction::Drop, _) => {
+            if let Some(note) = note {
+                note.fault(fault, Some(Aftermath::Drop));
+            }
+            return Err(injected(fault, 500));
+        }
+        (FaultAction::CommitThenFail, Some(status)) => {
+            Some(Aftermath::Respond(fault.clone(), status))
+        }
+        (FaultAction::CommitThenFail, None) => Some(Aftermath::Drop),
+    };
+    if let Some(note) = note {
+        note.fault(fault, aftermath);
+    }
+    Ok(())
 }
 
 /// The answer for a key the store does not hold: never made, or deleted,

@@ -9,20 +9,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{delete, get, post};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::keys::json;
 use super::problem::Problem;
 use super::{AppState, validate};
-use crate::keys;
-use crate::store::SeededOrg;
+use crate::control::ControlError;
 
 /// The secret that opens the control plane. Only its SHA-256 is kept, and
 /// a presented token is compared with it in constant time, so that timing
@@ -58,6 +57,13 @@ pub(super) fn router() -> Router<Arc<AppState>> {
         .route("/reset", post(reset))
         .route("/orgs", post(create_org))
         .route("/fixtures", post(fixtures))
+        .route("/requests", get(list_requests).delete(clear_requests))
+        .route(
+            "/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route("/faults/{fault_id}", delete(delete_fault))
+        .route("/clock", get(get_clock).put(set_clock))
 }
 
 /// A request that presented the control token.
@@ -106,7 +112,7 @@ async fn reset(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     validate::no_parameters(query.as_deref())?;
-    state.store.reset().await?;
+    state.controls.reset().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -129,7 +135,7 @@ async fn create_org(
 ) -> Result<Response, Problem> {
     let body = validate::json_request(query.as_deref(), &headers, body)?;
     let name = validate::sandbox_org_request(&body)?;
-    let (org, admin_key) = crate::create_org(state.store.as_ref(), &name).await?;
+    let (org, admin_key) = state.controls.create_org(&name).await?;
     Ok(json(
         StatusCode::CREATED,
         &SandboxOrg {
@@ -138,69 +144,6 @@ async fn create_org(
             admin_key,
         },
     ))
-}
-
-/// The answer of `loadFixtures`.
-#[derive(serde::Serialize)]
-pub(crate) struct LoadedFixtures {
-    orgs: Vec<LoadedOrg>,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LoadedOrg {
-    org_id: String,
-    name: String,
-    admin_key: String,
-    keys: Vec<LoadedKey>,
-}
-
-#[derive(serde::Serialize)]
-struct LoadedKey {
-    id: String,
-    name: String,
-    key: String,
-}
-
-/// Validates a fixtures document as a whole, then stores it in one
-/// transaction; each organization also gets an admin key holding every
-/// scope.
-pub(crate) async fn load_fixtures(
-    store: &dyn crate::Store,
-    document: &serde_json::Value,
-    only_into_empty: bool,
-) -> Result<Option<LoadedFixtures>, Problem> {
-    let orgs = validate::fixtures(document)?;
-    let mut seeded = Vec::with_capacity(orgs.len());
-    let mut loaded = Vec::with_capacity(orgs.len());
-    for fixture in orgs {
-        let (org, admin) = crate::new_org(&fixture.name)?;
-        let admin_key = keys::new_secret()?;
-        let mut rows = vec![(admin, keys::hash(&admin_key))];
-        let mut listed = Vec::with_capacity(fixture.keys.len());
-        for key in fixture.keys {
-            let secret = match key.secret {
-                Some(secret) => secret,
-                None => keys::new_secret()?,
-            };
-            let stored = crate::new_key(&org.id, &key.name, &key.scopes, key.exp.timestamp())?;
-            listed.push(LoadedKey {
-                id: stored.id.clone(),
-                name: stored.name.clone(),
-                key: secret.clone(),
-            });
-            rows.push((stored, keys::hash(&secret)));
-        }
-        loaded.push(LoadedOrg {
-            org_id: org.id.clone(),
-            name: org.name.clone(),
-            admin_key,
-            keys: listed,
-        });
-        seeded.push(SeededOrg { org, keys: rows });
-    }
-    let stored = store.add_orgs(&seeded, only_into_empty).await?;
-    Ok(stored.then_some(LoadedFixtures { orgs: loaded }))
 }
 
 /// `loadFixtures`.
@@ -213,8 +156,120 @@ async fn fixtures(
 ) -> Result<Response, Problem> {
     let body = validate::json_request(query.as_deref(), &headers, body)?;
     let document = validate::json_object(&body)?;
-    let loaded = load_fixtures(state.store.as_ref(), &document, false)
-        .await?
-        .ok_or_else(|| Problem::internal(&"fixtures for any store were not stored"))?;
+    let loaded = state.controls.load_fixtures(&document).await?;
     Ok(json(StatusCode::CREATED, &loaded))
+}
+
+/// `listRecordedRequests`.
+async fn list_requests(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let query = validate::journal_query(query.as_deref())?;
+    let requests = state.controls.requests(&query);
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "requests": requests }),
+    ))
+}
+
+/// `clearRecordedRequests`.
+async fn clear_requests(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    validate::no_parameters(query.as_deref())?;
+    state.controls.clear_requests();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `addFault`.
+async fn add_fault(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = validate::json_request(query.as_deref(), &headers, body)?;
+    let request = validate::fault_request(&body)?;
+    let fault = state.controls.add_fault(request).await?;
+    Ok(json(StatusCode::CREATED, &fault))
+}
+
+/// `listFaults`.
+async fn list_faults(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    validate::no_parameters(query.as_deref())?;
+    let faults = state.controls.faults().await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "faults": faults }),
+    ))
+}
+
+/// `clearFaults`.
+async fn clear_faults(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    validate::no_parameters(query.as_deref())?;
+    state.controls.clear_faults().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `deleteFault`.
+async fn delete_fault(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    fault_id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    validate::no_parameters(query.as_deref())?;
+    let fault_id = fault_id.map(|Path(id)| id).unwrap_or_default();
+    if state.controls.delete_fault(&fault_id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "No active fault has this id.",
+        ))
+    }
+}
+
+/// `getClock`.
+async fn get_clock(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    validate::no_parameters(query.as_deref())?;
+    let clock = state.controls.clock().await?;
+    Ok(json(StatusCode::OK, &clock))
+}
+
+/// `setClock`.
+async fn set_clock(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = validate::json_request(query.as_deref(), &headers, body)?;
+    let to = validate::clock_move(&body)?;
+    let clock = state.controls.set_clock(to).await?;
+    Ok(json(StatusCode::OK, &clock))
+}
+
+impl From<ControlError> for Problem {
+    fn from(error: ControlError) -> Self {
+        error.0
+    }
 }

@@ -19,19 +19,19 @@ use crate::store::{Acting, StoredKey, Write};
 /// `createApiKey`.
 pub(super) async fn create(
     State(state): State<Arc<AppState>>,
-    Caller(caller): Caller,
+    caller: Caller,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = validate::json_request(query.as_deref(), &headers, body)?;
-    let request = validate::create_request(&body, Utc::now(), state.max_key_lifetime)?;
+    let request = validate::create_request(&body, caller.now, state.max_key_lifetime)?;
 
     let missing: Vec<&str> = request
         .scopes
         .iter()
         .map(Scope::as_str)
-        .filter(|wanted| !caller.scopes.iter().any(|held| held == wanted))
+        .filter(|wanted| !caller.key.scopes.iter().any(|held| held == wanted))
         .collect();
     if !missing.is_empty() {
         return Err(Problem::new(
@@ -47,25 +47,25 @@ pub(super) async fn create(
     let secret = keys::new_secret()?;
     let key = StoredKey {
         id: keys::new_id()?,
-        org_id: caller.org_id.clone(),
+        org_id: caller.key.org_id.clone(),
         name: request.name.to_string(),
         scopes: request
             .scopes
             .iter()
             .map(|s| s.as_str().to_owned())
             .collect(),
-        created_at: Utc::now().timestamp(),
+        created_at: caller.now.timestamp(),
         exp: request.exp.timestamp(),
     };
     let written = state
         .store
-        .insert_key_as(acting(&caller.id), &key, &keys::hash(&secret))
+        .insert_key_as(acting(&caller), &key, &keys::hash(&secret))
         .await?;
     if written == Write::CallerGone {
         return Err(auth::unknown_key());
     }
 
-    let listed = listed(key, Utc::now().timestamp());
+    let listed = listed(key, caller.now.timestamp());
     let created = types::CreatedApiKey {
         created_at: listed.created_at,
         exp: listed.exp,
@@ -82,12 +82,15 @@ pub(super) async fn create(
 /// `listApiKeys`.
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
-    Caller(caller): Caller,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let (offset, limit) = validate::page_params(query.as_deref())?;
-    let (keys, total) = state.store.list_keys(&caller.org_id, offset, limit).await?;
-    let now = Utc::now().timestamp();
+    let (keys, total) = state
+        .store
+        .list_keys(&caller.key.org_id, offset, limit)
+        .await?;
+    let now = caller.now.timestamp();
     let page = types::ApiKeyList {
         api_keys: keys.into_iter().map(|k| listed(k, now)).collect(),
         pagination: types::Pagination {
@@ -102,7 +105,7 @@ pub(super) async fn list(
 /// `deleteApiKey`.
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
-    Caller(caller): Caller,
+    caller: Caller,
     key_id: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
@@ -110,7 +113,7 @@ pub(super) async fn delete(
     let key_id = validate::key_id(key_id.as_deref().ok().map(String::as_str))?.to_string();
     let written = state
         .store
-        .delete_key(acting(&caller.id), &caller.org_id, &key_id)
+        .delete_key(acting(&caller), &caller.key.org_id, &key_id)
         .await?;
     let Write::Done(deleted) = written else {
         return Err(auth::unknown_key());
@@ -124,11 +127,11 @@ pub(super) async fn delete(
     Ok(json(StatusCode::OK, &key_id))
 }
 
-/// The caller as the store checks it, now.
-fn acting(key_id: &str) -> Acting<'_> {
+/// The caller as the store checks it, at the time it was authenticated.
+fn acting(caller: &Caller) -> Acting<'_> {
     Acting {
-        key_id,
-        now: Utc::now().timestamp(),
+        key_id: &caller.key.id,
+        now: caller.now.timestamp(),
     }
 }
 

@@ -8,21 +8,23 @@ mod auth;
 mod control;
 mod keys;
 mod problem;
-mod validate;
+mod record;
+pub(crate) mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use alphamoon_client::Scope;
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::{delete, post};
 
+use crate::control::Controls;
 use crate::ratelimit::{Limiter, LocalLimiter, RateLimit};
 use crate::store::Store;
 pub use control::ControlToken;
-pub(crate) use control::load_fixtures;
-use problem::Problem;
+pub(crate) use problem::Problem;
+pub use record::DroppedConnection;
 
 /// The scope every operation of this API needs.
 pub const ADMIN_SCOPE: Scope = Scope::WorkspaceAdminApiKeyManage;
@@ -46,7 +48,12 @@ pub struct Settings {
     /// The token that opens the control plane under `/_sandbox/v1`; `None`
     /// leaves it off, and its paths answer 404 like any unknown path.
     pub control_token: Option<ControlToken>,
+    /// How many requests the journal keeps; 0 keeps none.
+    pub journal_size: usize,
 }
+
+/// The journal's default size.
+pub const DEFAULT_JOURNAL_SIZE: usize = 1000;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -58,13 +65,61 @@ impl Default for Settings {
             body_limit: 16 * 1024,
             connections: crate::ConnectionLimits::default(),
             control_token: None,
+            journal_size: DEFAULT_JOURNAL_SIZE,
         }
+    }
+}
+
+/// The vendor spec's operations, each with the route and method that serve
+/// it. Their operationIds name them in the journal and in faults; a test
+/// holds this table against the spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operation {
+    CreateApiKey,
+    ListApiKeys,
+    DeleteApiKey,
+}
+
+const KEYS_ROUTE: &str = "/api/v0.4/admin/api-keys";
+const KEY_ROUTE: &str = "/api/v0.4/admin/api-keys/{api_key_id}";
+
+impl Operation {
+    pub(crate) const ALL: [Self; 3] = [Self::CreateApiKey, Self::ListApiKeys, Self::DeleteApiKey];
+
+    /// Its operationId in the vendor spec.
+    pub(crate) fn id(self) -> &'static str {
+        match self {
+            Self::CreateApiKey => "createApiKey",
+            Self::ListApiKeys => "listApiKeys",
+            Self::DeleteApiKey => "deleteApiKey",
+        }
+    }
+
+    fn route(self) -> (Method, &'static str) {
+        match self {
+            Self::CreateApiKey => (Method::POST, KEYS_ROUTE),
+            Self::ListApiKeys => (Method::GET, KEYS_ROUTE),
+            Self::DeleteApiKey => (Method::DELETE, KEY_ROUTE),
+        }
+    }
+
+    pub(crate) fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.id() == id)
+    }
+
+    /// The operation a request was routed to, by its method and matched
+    /// route.
+    fn routed(method: &Method, route: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|op| op.route() == (method.clone(), route))
     }
 }
 
 /// What every handler shares.
 struct AppState {
     store: Arc<dyn Store>,
+    controls: Controls,
     limiter: Option<Box<dyn Limiter>>,
     max_key_lifetime: Option<Duration>,
     control_token: Option<ControlToken>,
@@ -72,6 +127,14 @@ struct AppState {
 
 /// The API as an axum router, with its middleware.
 pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
+    app(store, settings).0
+}
+
+/// The API as an axum router, and the control plane that drives it in
+/// process: the journal it records to, and the clock and faults of its
+/// store.
+pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
+    let controls = Controls::new(Arc::clone(&store), settings.journal_size);
     // A store that several processes share keeps the limits' state too, so
     // that spreading requests over processes does not multiply allowances.
     let limiter = store
@@ -82,6 +145,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
         });
     let state = Arc::new(AppState {
         store,
+        controls: controls.clone(),
         limiter,
         max_key_lifetime: settings.max_key_lifetime,
         control_token: settings.control_token.clone(),
@@ -91,15 +155,9 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
     } else {
         Router::new()
     };
-    control
-        .route(
-            "/api/v0.4/admin/api-keys",
-            post(keys::create).get(keys::list),
-        )
-        .route(
-            "/api/v0.4/admin/api-keys/{api_key_id}",
-            delete(keys::delete),
-        )
+    let router = control
+        .route(KEYS_ROUTE, post(keys::create).get(keys::list))
+        .route(KEY_ROUTE, delete(keys::delete))
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "No such endpoint.") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -118,6 +176,48 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
             settings.request_timeout,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(
+            controls.clone(),
+            record::record,
+        ))
         .layer(axum::middleware::map_response(problem::finish_response))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    (router, controls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The routes and operationIds here are the vendor spec's, all of them
+    /// and no others: the journal and faults name operations by these ids.
+    #[test]
+    fn operations_are_the_vendor_specs() {
+        let spec: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../openapi/alphamoon-workspace.json"))
+                .expect("the spec is JSON");
+        let mut in_spec = Vec::new();
+        for (path, item) in spec["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                if let Some(id) = operation["operationId"].as_str() {
+                    in_spec.push((method.to_ascii_uppercase(), path.clone(), id.to_owned()));
+                }
+            }
+        }
+        let mut here: Vec<_> = Operation::ALL
+            .into_iter()
+            .map(|op| {
+                let (method, route) = op.route();
+                (method.to_string(), route.to_owned(), op.id().to_owned())
+            })
+            .collect();
+        in_spec.sort();
+        here.sort();
+        assert_eq!(here, in_spec);
+        for op in Operation::ALL {
+            let (method, route) = op.route();
+            assert_eq!(Operation::routed(&method, route), Some(op));
+            assert_eq!(Operation::from_id(op.id()), Some(op));
+        }
+    }
 }

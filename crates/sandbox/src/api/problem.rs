@@ -85,12 +85,10 @@ impl Problem {
         &self.detail
     }
 
-    #[cfg(test)]
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
-    #[cfg(test)]
     pub(crate) fn field(&self) -> Option<&str> {
         self.field.as_deref()
     }

@@ -11,7 +11,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Datelike as _, SubsecRound as _, Utc};
 use serde_json::Value;
 
+use super::Operation;
 use super::problem::Problem;
+use crate::control::{ClockMove, FaultRequest};
+use crate::journal::JournalQuery;
 
 /// The fields of a create request, in the order they are checked.
 const CREATE_FIELDS: [&str; 3] = ["name", "exp", "scopes"];
@@ -156,7 +159,7 @@ fn fixture_key(key: &Value) -> Result<FixtureKey, Problem> {
             "`exp` must be an RFC 3339 string.",
         ));
     };
-    let exp = date_time(exp)?;
+    let exp = date_time("exp", exp)?;
     let secret = match fields.get("secret") {
         None => None,
         Some(Value::String(secret)) if crate::keys::is_well_formed(secret) => Some(secret.clone()),
@@ -194,6 +197,173 @@ fn object_fields<'a>(
         ));
     }
     Ok(fields)
+}
+
+/// An organization's name given in process, with the limits of a key's
+/// name.
+pub(crate) fn org_name(name: &str) -> Result<types::ApiKeyName, Problem> {
+    self::name(&Value::String(name.to_owned()))
+}
+
+/// Validates the query of `listRecordedRequests`.
+pub(crate) fn journal_query(query: Option<&str>) -> Result<JournalQuery, Problem> {
+    let mut parsed = JournalQuery::default();
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if name.is_empty() {
+            return Err(nameless_parameter());
+        }
+        if !seen.insert(name.clone()) {
+            return Err(Problem::bad_request(
+                &name,
+                format!("`{name}` is given more than once."),
+            ));
+        }
+        match name.as_ref() {
+            "limit" => {
+                let limit = value
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| value.parse::<usize>().ok())
+                    .flatten()
+                    .filter(|limit| (1..=MAX_JOURNAL_LIMIT).contains(limit))
+                    .ok_or_else(|| {
+                        Problem::bad_request(
+                            "limit",
+                            format!(
+                                "`limit` must be a whole number from 1 to {MAX_JOURNAL_LIMIT}."
+                            ),
+                        )
+                    })?;
+                parsed.limit = Some(limit);
+            }
+            "operationId" => {
+                let operation = Operation::from_id(&value)
+                    .ok_or_else(|| Problem::bad_request("operationId", operation_ids_sentence()))?;
+                parsed.operation_id = Some(operation.id().to_owned());
+            }
+            "keyId" => {
+                let id = key_id(Some(&value)).map_err(|_| {
+                    Problem::bad_request("keyId", "`keyId` must be 32 lowercase hex digits.")
+                })?;
+                parsed.key_id = Some(id.to_string());
+            }
+            other => {
+                return Err(Problem::bad_request(
+                    other,
+                    format!("`{other}` is not a parameter of this operation."),
+                ));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// The largest `limit` of `listRecordedRequests`.
+const MAX_JOURNAL_LIMIT: usize = 1_000_000;
+
+fn operation_ids_sentence() -> String {
+    format!(
+        "`operationId` must be one of the vendor API's: {}.",
+        Operation::ALL.map(Operation::id).join(", ")
+    )
+}
+
+/// Validates an `addFault` body's shape: its members and their types. What
+/// they may be together, [`FaultRequest`] decides.
+pub(crate) fn fault_request(body: &[u8]) -> Result<FaultRequest, Problem> {
+    let fields = object_body(
+        body,
+        &[
+            "operationId",
+            "status",
+            "retryAfter",
+            "delayMs",
+            "action",
+            "times",
+            "probability",
+        ],
+    )?;
+    let whole = |name: &str| -> Result<Option<u32>, Problem> {
+        match fields.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        name,
+                        format!("`{name}` must be a whole number from 0 to {}.", u32::MAX),
+                    )
+                }),
+        }
+    };
+    let operation_id = match fields.get("operationId") {
+        None => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => {
+            return Err(Problem::bad_request(
+                "operationId",
+                operation_ids_sentence(),
+            ));
+        }
+    };
+    let action = match fields.get("action") {
+        None => None,
+        Some(value) => Some(serde_json::from_value(value.clone()).map_err(|_| {
+            Problem::bad_request(
+                "action",
+                "`action` must be one of: respond, drop, commitThenFail.",
+            )
+        })?),
+    };
+    let probability = match fields.get("probability") {
+        None => None,
+        Some(value) => Some(value.as_f64().ok_or_else(|| {
+            Problem::bad_request("probability", "`probability` must be a number from 0 to 1.")
+        })?),
+    };
+    Ok(FaultRequest {
+        operation_id,
+        status: whole("status")?.map(|s| u16::try_from(s).unwrap_or(u16::MAX)),
+        retry_after: whole("retryAfter")?,
+        delay_ms: whole("delayMs")?,
+        action,
+        times: whole("times")?,
+        probability,
+    })
+}
+
+/// Validates a `setClock` body: exactly one of its three moves.
+pub(crate) fn clock_move(body: &[u8]) -> Result<ClockMove, Problem> {
+    let fields = object_body(body, &["frozenAt", "advanceBySeconds", "resume"])?;
+    let mut moves = fields.iter();
+    let (Some((name, value)), None) = (moves.next(), moves.next()) else {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Give exactly one of `frozenAt`, `advanceBySeconds` and `resume`.",
+        ));
+    };
+    match (name.as_str(), value) {
+        ("frozenAt", Value::String(at)) => Ok(ClockMove::FreezeAt(date_time("frozenAt", at)?)),
+        ("frozenAt", _) => Err(Problem::bad_request(
+            "frozenAt",
+            "`frozenAt` must be an RFC 3339 string.",
+        )),
+        ("advanceBySeconds", value) => value
+            .as_i64()
+            .filter(|&seconds| seconds >= 1)
+            .map(ClockMove::AdvanceBySeconds)
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    "advanceBySeconds",
+                    "`advanceBySeconds` must be a whole number of seconds, at least 1.",
+                )
+            }),
+        ("resume", Value::Bool(true)) => Ok(ClockMove::Resume),
+        _ => Err(Problem::bad_request("resume", "`resume` must be `true`.")),
+    }
 }
 
 /// Validates a control-plane request to create an organization: a JSON
@@ -281,7 +451,7 @@ fn expiry(
     now: DateTime<Utc>,
     max_lifetime: Option<Duration>,
 ) -> Result<DateTime<Utc>, Problem> {
-    let exp = date_time(exp)?;
+    let exp = date_time("exp", exp)?;
     if exp <= now {
         return Err(Problem::bad_request("exp", "`exp` must be in the future."));
     }
@@ -301,32 +471,37 @@ fn expiry(
 
 /// An `exp` as RFC 3339 defines `date-time`, in whole seconds, no later
 /// than the year that can still be written back in that form.
-fn date_time(exp: &str) -> Result<DateTime<Utc>, Problem> {
+fn date_time(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
     // chrono also takes a space between date and time, which RFC 3339's
     // `date-time`, and so the spec, does not.
-    if exp
+    if text
         .as_bytes()
         .get(10)
         .is_some_and(|b| !matches!(b, b'T' | b't'))
     {
         return Err(Problem::bad_request(
-            "exp",
-            "`exp` is not an RFC 3339 date-time: the date and time must be joined by `T`.",
+            field,
+            format!(
+                "`{field}` is not an RFC 3339 date-time: the date and time must be joined by `T`."
+            ),
         ));
     }
-    let exp = DateTime::parse_from_rfc3339(exp)
+    let at = DateTime::parse_from_rfc3339(text)
         .map_err(|e| {
-            Problem::bad_request("exp", format!("`exp` is not an RFC 3339 date-time: {e}."))
+            Problem::bad_request(
+                field,
+                format!("`{field}` is not an RFC 3339 date-time: {e}."),
+            )
         })?
         .with_timezone(&Utc)
         .trunc_subsecs(0);
-    if exp.year() > LAST_EXP_YEAR {
+    if at.year() > LAST_EXP_YEAR {
         return Err(Problem::bad_request(
-            "exp",
-            format!("`exp` must be in the year {LAST_EXP_YEAR} or earlier, in UTC."),
+            field,
+            format!("`{field}` must be in the year {LAST_EXP_YEAR} or earlier, in UTC."),
         ));
     }
-    Ok(exp)
+    Ok(at)
 }
 
 /// At least one scope, each known to this version of the spec, none twice.

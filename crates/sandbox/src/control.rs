@@ -1,0 +1,504 @@
+//! The control plane's operations, for test suites that reset, seed,
+//! observe and disturb a running sandbox. [`Controls`] holds them once:
+//! the HTTP control API (`api::control`) and [`crate::Sandbox`]'s methods
+//! both call them, so that in-process tests and other languages get the
+//! same behaviour.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::api::{Operation, Problem, validate};
+use crate::clock::{ClockRefusal, ClockSetting};
+use crate::faults::{ActiveFault, Fault, FaultAction};
+use crate::journal::{Journal, JournalQuery, RecordedRequest};
+use crate::keys;
+use crate::store::{ControlState, Org, SeededOrg, Store, StoreError};
+
+/// A control operation that was refused: bad input, or a store failure.
+/// Its text is safe to show; it never holds a secret.
+#[derive(Debug)]
+pub struct ControlError(pub(crate) Problem);
+
+impl ControlError {
+    /// The HTTP status the control API answers it with.
+    pub fn status(&self) -> u16 {
+        self.0.status().as_u16()
+    }
+
+    /// The request field at fault, where there is one.
+    pub fn field(&self) -> Option<&str> {
+        self.0.field()
+    }
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.detail())
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+impl From<Problem> for ControlError {
+    fn from(problem: Problem) -> Self {
+        Self(problem)
+    }
+}
+
+impl From<StoreError> for ControlError {
+    fn from(error: StoreError) -> Self {
+        Self(error.into())
+    }
+}
+
+/// The sandbox clock as the control plane shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ClockReading {
+    /// The sandbox's now.
+    #[serde(serialize_with = "rfc3339")]
+    pub now: DateTime<Utc>,
+    /// Whether it stands still.
+    pub frozen: bool,
+}
+
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// One move of the sandbox clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMove {
+    /// Stop the clock at this instant, which must not lie before its now.
+    FreezeAt(DateTime<Utc>),
+    /// Move it this many seconds forward, at least one.
+    AdvanceBySeconds(i64),
+    /// Let a frozen clock run again from where it stands.
+    Resume,
+}
+
+/// A fault to add; `None` members take their defaults. The same members,
+/// limits and rules as the control API's `FaultRequest`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultRequest {
+    /// The vendor operation to match (`createApiKey`, `listApiKeys`,
+    /// `deleteApiKey`); `None` matches every operation.
+    pub operation_id: Option<String>,
+    /// The status to answer, 400 to 599.
+    pub status: Option<u16>,
+    /// `Retry-After` seconds to send with `status`, at most a day.
+    pub retry_after: Option<u32>,
+    /// Milliseconds to wait before the action, at most five minutes.
+    pub delay_ms: Option<u32>,
+    /// What to do; [`FaultAction::Respond`] by default.
+    pub action: Option<FaultAction>,
+    /// How many requests to hit before retiring; `None` for no limit.
+    pub times: Option<u32>,
+    /// The chance that a matching request is hit, 0 to 1; 1 by default.
+    pub probability: Option<f64>,
+}
+
+/// The longest injected delay.
+const MAX_DELAY_MS: u32 = 300_000;
+
+/// The longest injected `Retry-After`.
+const MAX_RETRY_AFTER: u32 = 86_400;
+
+impl FaultRequest {
+    /// The fault it asks for, or why it is refused.
+    fn into_fault(self, id: String) -> Result<Fault, Problem> {
+        if let Some(op) = &self.operation_id
+            && Operation::from_id(op).is_none()
+        {
+            return Err(Problem::bad_request(
+                "operationId",
+                format!(
+                    "`operationId` must be one of the vendor API's: {}.",
+                    Operation::ALL.map(Operation::id).join(", ")
+                ),
+            ));
+        }
+        if self.status.is_some_and(|s| !(400..=599).contains(&s)) {
+            return Err(Problem::bad_request(
+                "status",
+                "`status` must be between 400 and 599: the answer is a problem.",
+            ));
+        }
+        if self.retry_after.is_some_and(|s| s > MAX_RETRY_AFTER) {
+            return Err(Problem::bad_request(
+                "retryAfter",
+                format!("`retryAfter` must be at most {MAX_RETRY_AFTER} seconds."),
+            ));
+        }
+        if self.retry_after.is_some() && self.status.is_none() {
+            return Err(Problem::bad_request(
+                "retryAfter",
+                "`retryAfter` needs a `status` to be sent with.",
+            ));
+        }
+        let delay_ms = self.delay_ms.unwrap_or(0);
+        if delay_ms > MAX_DELAY_MS {
+            return Err(Problem::bad_request(
+                "delayMs",
+                format!("`delayMs` must be at most {MAX_DELAY_MS}."),
+            ));
+        }
+        if self
+            .times
+            .is_some_and(|times| times == 0 || times > i32::MAX as u32)
+        {
+            return Err(Problem::bad_request(
+                "times",
+                format!("`times` must be from 1 to {}.", i32::MAX),
+            ));
+        }
+        let probability = self.probability.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&probability) {
+            return Err(Problem::bad_request(
+                "probability",
+                "`probability` must be between 0 and 1.",
+            ));
+        }
+        let action = self.action.unwrap_or_default();
+        if action == FaultAction::Drop && self.status.is_some() {
+            return Err(Problem::bad_request(
+                "status",
+                "A `drop` closes the connection and answers no `status`.",
+            ));
+        }
+        if action == FaultAction::Respond && self.status.is_none() && delay_ms == 0 {
+            return Err(Problem::bad_request(
+                "status",
+                "The fault changes nothing: give a `status`, a `delayMs`, or the action \
+                 `drop` or `commitThenFail`.",
+            ));
+        }
+        Ok(Fault {
+            id,
+            operation_id: self.operation_id,
+            status: self.status,
+            retry_after: self.retry_after,
+            delay_ms,
+            action,
+            times: self.times,
+            probability,
+        })
+    }
+}
+
+/// The control plane of one sandbox process: its store, which holds the
+/// clock and the faults every process shares, and its own journal.
+#[derive(Clone)]
+pub struct Controls {
+    store: Arc<dyn Store>,
+    journal: Arc<Journal>,
+    /// The clock as last read from the store, for stamping requests that
+    /// never reached it (no key, say).
+    clock_seen: Arc<Mutex<ClockSetting>>,
+}
+
+impl std::fmt::Debug for Controls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controls").finish_non_exhaustive()
+    }
+}
+
+impl Controls {
+    pub(crate) fn new(store: Arc<dyn Store>, journal_size: usize) -> Self {
+        Self {
+            store,
+            journal: Arc::new(Journal::new(journal_size)),
+            clock_seen: Arc::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Notes the clock a store read returned.
+    pub(crate) fn saw_clock(&self, clock: ClockSetting) {
+        *self.clock_seen.lock().unwrap_or_else(|p| p.into_inner()) = clock;
+    }
+
+    /// The sandbox's now by the clock last read.
+    pub(crate) fn now_as_seen(&self) -> DateTime<Utc> {
+        self.clock_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .now()
+    }
+
+    /// `resetSandbox`: every organization and key is gone, the faults and
+    /// this process's journal are cleared, and the clock runs with the wall
+    /// clock again.
+    pub async fn reset(&self) -> Result<(), ControlError> {
+        self.store.reset().await?;
+        self.journal.clear();
+        self.saw_clock(ClockSetting::default());
+        Ok(())
+    }
+
+    /// `createSandboxOrg`: a new organization and its admin key's secret.
+    pub async fn create_org(&self, name: &str) -> Result<(Org, String), ControlError> {
+        let name = validate::org_name(name)?;
+        Ok(crate::create_org(self.store.as_ref(), &name).await?)
+    }
+
+    /// `loadFixtures`: stores the organizations and keys of a fixtures
+    /// document (the shape of the control API's `Fixtures`), all or none,
+    /// and returns what was made, secrets included.
+    pub async fn load_fixtures(&self, document: &Value) -> Result<Value, ControlError> {
+        let loaded = load_fixtures(self.store.as_ref(), document, false)
+            .await?
+            .ok_or_else(|| Problem::internal(&"fixtures for any store were not stored"))?;
+        Ok(serde_json::to_value(loaded).expect("fixtures serialize"))
+    }
+
+    /// `listRecordedRequests`: this process's journal, newest first.
+    pub fn requests(&self, query: &JournalQuery) -> Vec<RecordedRequest> {
+        self.journal.list(query)
+    }
+
+    /// `clearRecordedRequests`.
+    pub fn clear_requests(&self) {
+        self.journal.clear();
+    }
+
+    /// `addFault`: the fault with its id and defaults.
+    pub async fn add_fault(&self, request: FaultRequest) -> Result<Fault, ControlError> {
+        let fault = request.into_fault(keys::random_hex(16).map_err(Problem::from)?)?;
+        let added = fault.clone();
+        self.store
+            .update_control(Box::new(move |state| {
+                state.faults.push(ActiveFault {
+                    fault: added,
+                    hits: 0,
+                });
+                true
+            }))
+            .await?;
+        Ok(fault)
+    }
+
+    /// `listFaults`: the active faults, oldest first.
+    pub async fn faults(&self) -> Result<Vec<Fault>, ControlError> {
+        let state = self.store.control_state().await?;
+        Ok(state.faults.into_iter().map(|f| f.fault).collect())
+    }
+
+    /// `clearFaults`.
+    pub async fn clear_faults(&self) -> Result<(), ControlError> {
+        self.store
+            .update_control(Box::new(|state| {
+                let had = !state.faults.is_empty();
+                state.faults.clear();
+                had
+            }))
+            .await?;
+        Ok(())
+    }
+
+    /// `deleteFault`: `false` if no active fault has this id.
+    pub async fn delete_fault(&self, id: &str) -> Result<bool, ControlError> {
+        let id = id.to_owned();
+        let (deleted, _) = self
+            .store
+            .update_control(Box::new(move |state| {
+                let before = state.faults.len();
+                state.faults.retain(|f| f.fault.id != id);
+                state.faults.len() < before
+            }))
+            .await?;
+        Ok(deleted)
+    }
+
+    /// `getClock`.
+    pub async fn clock(&self) -> Result<ClockReading, ControlError> {
+        let state = self.store.control_state().await?;
+        self.saw_clock(state.clock);
+        Ok(reading(&state))
+    }
+
+    /// `setClock`: moves the clock every process on the store shares. The
+    /// clock never moves back: a move that would is refused, and changes
+    /// nothing.
+    pub async fn set_clock(&self, to: ClockMove) -> Result<ClockReading, ControlError> {
+        if let ClockMove::AdvanceBySeconds(seconds) = to
+            && seconds < 1
+        {
+            return Err(Problem::bad_request(
+                "advanceBySeconds",
+                "`advanceBySeconds` must be at least 1: the clock never moves back.",
+            )
+            .into());
+        }
+        // The refusal is decided under the store's lock, against the clock
+        // as it is then, and carried out of the change.
+        let refusal = Arc::new(Mutex::new(None));
+        let refused = Arc::clone(&refusal);
+        let (_, state) = self
+            .store
+            .update_control(Box::new(move |state| {
+                let wall = Utc::now();
+                let moved = match to {
+                    ClockMove::FreezeAt(at) => state.clock.freeze(at, wall),
+                    ClockMove::AdvanceBySeconds(seconds) => state.clock.advance(seconds, wall),
+                    ClockMove::Resume => {
+                        let was_frozen = state.clock.is_frozen();
+                        state.clock.resume(wall);
+                        return was_frozen;
+                    }
+                };
+                let changed = moved.is_ok();
+                *refused.lock().unwrap_or_else(|p| p.into_inner()) = moved.err();
+                changed
+            }))
+            .await?;
+        self.saw_clock(state.clock);
+        let refusal = *refusal.lock().unwrap_or_else(|p| p.into_inner());
+        let detail = match refusal {
+            None => return Ok(reading(&state)),
+            Some(ClockRefusal::TooLate) => {
+                "The clock cannot pass the end of the year 9999.".to_owned()
+            }
+            Some(ClockRefusal::WouldGoBack(now)) => format!(
+                "The clock never moves back, and its now is {}; only a reset does that.",
+                now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            ),
+        };
+        let field = match to {
+            ClockMove::FreezeAt(_) => "frozenAt",
+            ClockMove::AdvanceBySeconds(_) => "advanceBySeconds",
+            ClockMove::Resume => "resume",
+        };
+        Err(Problem::bad_request(field, detail).into())
+    }
+
+    /// The fault a request routed to `operation` is hit by, if any: the
+    /// oldest matching fault that its probability draws, and that still has
+    /// a hit left when it is counted in the store.
+    pub(crate) async fn fault_for(
+        &self,
+        state: &ControlState,
+        operation: Operation,
+    ) -> Result<Option<Fault>, StoreError> {
+        for candidate in state.faults.iter().filter(|f| f.matches(operation.id())) {
+            if !crate::faults::draw(candidate.fault.probability) {
+                continue;
+            }
+            if !candidate.is_counted() {
+                return Ok(Some(candidate.fault.clone()));
+            }
+            let id = candidate.fault.id.clone();
+            let (taken, _) = self
+                .store
+                .update_control(Box::new(move |state| {
+                    let Some(at) = state.faults.iter().position(|f| f.fault.id == id) else {
+                        return false;
+                    };
+                    let taken = state.faults[at].take_hit();
+                    if state.faults[at].is_spent() {
+                        state.faults.remove(at);
+                    }
+                    taken
+                }))
+                .await?;
+            if taken {
+                return Ok(Some(candidate.fault.clone()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn reading(state: &ControlState) -> ClockReading {
+    ClockReading {
+        now: state.clock.now(),
+        frozen: state.clock.is_frozen(),
+    }
+}
+
+/// The answer of `loadFixtures`.
+#[derive(serde::Serialize)]
+pub(crate) struct LoadedFixtures {
+    orgs: Vec<LoadedOrg>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadedOrg {
+    org_id: String,
+    name: String,
+    admin_key: String,
+    keys: Vec<LoadedKey>,
+}
+
+#[derive(serde::Serialize)]
+struct LoadedKey {
+    id: String,
+    name: String,
+    key: String,
+}
+
+/// Validates a fixtures document as a whole, then stores it in one
+/// transaction; each organization also gets an admin key holding every
+/// scope. Keys are made at the sandbox clock's now.
+pub(crate) async fn load_fixtures(
+    store: &dyn Store,
+    document: &Value,
+    only_into_empty: bool,
+) -> Result<Option<LoadedFixtures>, Problem> {
+    let orgs = validate::fixtures(document)?;
+    let now = store.control_state().await?.clock.now();
+    let mut seeded = Vec::with_capacity(orgs.len());
+    let mut loaded = Vec::with_capacity(orgs.len());
+    for fixture in orgs {
+        let (org, admin) = crate::new_org(&fixture.name, now)?;
+        let admin_key = keys::new_secret()?;
+        let mut rows = vec![(admin, keys::hash(&admin_key))];
+        let mut listed = Vec::with_capacity(fixture.keys.len());
+        for key in fixture.keys {
+            let secret = match key.secret {
+                Some(secret) => secret,
+                None => keys::new_secret()?,
+            };
+            let stored = crate::new_key(&org.id, &key.name, &key.scopes, now, key.exp.timestamp())?;
+            listed.push(LoadedKey {
+                id: stored.id.clone(),
+                name: stored.name.clone(),
+                key: secret.clone(),
+            });
+            rows.push((stored, keys::hash(&secret)));
+        }
+        loaded.push(LoadedOrg {
+            org_id: org.id.clone(),
+            name: org.name.clone(),
+            admin_key,
+            keys: listed,
+        });
+        seeded.push(SeededOrg { org, keys: rows });
+    }
+    let stored = store.add_orgs(&seeded, only_into_empty).await?;
+    Ok(stored.then_some(LoadedFixtures { orgs: loaded }))
+}
+
+/// The problem a request hit by a `respond` fault is answered with.
+pub(crate) fn injected(fault: &Fault, status: u16) -> Problem {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let problem = Problem::new(
+        status,
+        format!("Injected by the sandbox fault `{}`.", fault.id),
+    );
+    match fault.retry_after {
+        Some(seconds) => problem.with_retry_after(u64::from(seconds)),
+        None => problem,
+    }
+}

@@ -1,0 +1,194 @@
+//! The request journal: the requests the vendor API received, for tests to
+//! assert on. It is a bounded ring kept in each process's memory; with
+//! replicas, each keeps its own. It never holds a secret: no header, no
+//! body, only the calling key's id.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// One request, and how it was answered.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRequest {
+    /// When it arrived, on the sandbox clock, with milliseconds.
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub at: DateTime<Utc>,
+    /// The HTTP method.
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The query as sent, without the `?`.
+    pub query: String,
+    /// The vendor operation it was routed to.
+    pub operation_id: Option<&'static str>,
+    /// The status answered; `None` when the connection was closed without
+    /// an answer.
+    pub status: Option<u16>,
+    /// Wall-clock milliseconds from arrival to answer.
+    pub duration_ms: u64,
+    /// The id of the key it authenticated with.
+    pub key_id: Option<String>,
+    /// The id of the fault applied to it.
+    pub fault: Option<String>,
+}
+
+fn rfc3339_millis<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// Which recorded requests to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalQuery {
+    /// The most to return, newest first; `None` for all.
+    pub limit: Option<usize>,
+    /// Only those routed to this vendor operation.
+    pub operation_id: Option<String>,
+    /// Only those authenticated with this key.
+    pub key_id: Option<String>,
+}
+
+/// The ring of recorded requests.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    capacity: usize,
+    entries: Mutex<VecDeque<RecordedRequest>>,
+}
+
+impl Journal {
+    /// A journal that keeps the latest `capacity` requests; 0 keeps none.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+        }
+    }
+
+    /// Whether it records anything: with a capacity of 0, callers skip the
+    /// work of making entries.
+    pub(crate) fn is_on(&self) -> bool {
+        self.capacity > 0
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, VecDeque<RecordedRequest>> {
+        // Each push or pop leaves the ring whole, so a poisoned lock is
+        // taken over.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a request, dropping the oldest when full.
+    pub(crate) fn record(&self, entry: RecordedRequest) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.entries();
+        if entries.len() == self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
+    /// The requests that match `query`, newest first.
+    pub(crate) fn list(&self, query: &JournalQuery) -> Vec<RecordedRequest> {
+        self.entries()
+            .iter()
+            .rev()
+            .filter(|e| {
+                query
+                    .operation_id
+                    .as_deref()
+                    .is_none_or(|op| e.operation_id == Some(op))
+            })
+            .filter(|e| {
+                query
+                    .key_id
+                    .as_deref()
+                    .is_none_or(|id| e.key_id.as_deref() == Some(id))
+            })
+            .take(query.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets every request.
+    pub(crate) fn clear(&self) {
+        self.entries().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u64, operation_id: Option<&'static str>, key_id: Option<&str>) -> RecordedRequest {
+        RecordedRequest {
+            at: DateTime::from_timestamp_millis(1_700_000_000_123).expect("in range"),
+            method: "GET".to_owned(),
+            path: "/api/v0.4/admin/api-keys".to_owned(),
+            query: String::new(),
+            operation_id,
+            status: Some(200),
+            duration_ms: n,
+            key_id: key_id.map(str::to_owned),
+            fault: None,
+        }
+    }
+
+    fn durations(entries: &[RecordedRequest]) -> Vec<u64> {
+        entries.iter().map(|e| e.duration_ms).collect()
+    }
+
+    #[test]
+    fn keeps_the_latest_requests_newest_first() {
+        let journal = Journal::new(3);
+        for n in 1..=5 {
+            journal.record(entry(n, None, None));
+        }
+        assert_eq!(
+            durations(&journal.list(&JournalQuery::default())),
+            [5, 4, 3]
+        );
+        let two = JournalQuery {
+            limit: Some(2),
+            ..JournalQuery::default()
+        };
+        assert_eq!(durations(&journal.list(&two)), [5, 4]);
+        journal.clear();
+        assert!(journal.list(&JournalQuery::default()).is_empty());
+    }
+
+    #[test]
+    fn filters_by_operation_and_key() {
+        let journal = Journal::new(10);
+        journal.record(entry(1, Some("listApiKeys"), Some("a")));
+        journal.record(entry(2, Some("createApiKey"), Some("a")));
+        journal.record(entry(3, Some("listApiKeys"), Some("b")));
+        journal.record(entry(4, None, None));
+        let lists = JournalQuery {
+            operation_id: Some("listApiKeys".to_owned()),
+            ..JournalQuery::default()
+        };
+        assert_eq!(durations(&journal.list(&lists)), [3, 1]);
+        let of_a = JournalQuery {
+            key_id: Some("a".to_owned()),
+            ..JournalQuery::default()
+        };
+        assert_eq!(durations(&journal.list(&of_a)), [2, 1]);
+    }
+
+    #[test]
+    fn a_zero_size_journal_records_nothing() {
+        let journal = Journal::new(0);
+        journal.record(entry(1, None, None));
+        assert!(!journal.is_on());
+        assert!(journal.list(&JournalQuery::default()).is_empty());
+    }
+
+    #[test]
+    fn at_has_milliseconds() {
+        let json = serde_json::to_value(entry(1, None, None)).expect("serialize");
+        assert_eq!(json["at"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(json["operationId"], serde_json::Value::Null);
+    }
+}
