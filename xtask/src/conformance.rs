@@ -15,8 +15,8 @@ use crate::process::{
 const INPUTS: &str = "xtask/conformance";
 const SPEC: &str = "openapi/alphamoon-workspace.json";
 
-/// The sandbox control plane's published spec: linted like the vendor's,
-/// but neither generated into a client nor fuzzed here, since fuzzing
+/// The sandbox control plane's published spec: linted like the vendor's
+/// and generated into a Python client, but not fuzzed here, since fuzzing
 /// resets would disturb the run.
 const CONTROL_SPEC: &str = "openapi/alphamoon-sandbox-control.json";
 
@@ -168,36 +168,58 @@ impl Context {
         self.record("@stoplight/spectral-cli", "lint, spectral:oas rules", ok);
     }
 
-    /// Generates a Python client and drives the sandbox binary with it.
+    /// Generates a Python client from each spec, then drives the sandbox
+    /// binary with them: the vendor API alone, then the control plane and
+    /// the vendor API together.
     fn python_client(&mut self) -> Result<(), String> {
-        let out = self.work.join("python-client");
-        let venv_path = format!(
-            "{}:{}",
-            self.work.join("venv/bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let generated = succeeds(
-            Command::new(self.venv_bin("openapi-python-client"))
-                .args(["generate", "--overwrite", "--path"])
-                .arg(self.root.join(SPEC))
-                .arg("--output-path")
-                .arg(&out)
-                // It formats its output with ruff, which the venv holds.
-                .env("PATH", &venv_path),
-        )?;
-        let used = generated
-            && succeeds(
-                Command::new(self.venv_bin("python"))
-                    .arg(self.input("python_smoke.py"))
-                    .arg(self.root.join("target/debug/alphamoon-sandbox"))
-                    .env("PYTHONPATH", &out),
-            )?;
+        let vendor = self.work.join("python-client");
+        let control = self.work.join("python-control-client");
+        let generated = self.python_generate(SPEC, &vendor)?;
+        let used = generated && self.python_run("python_smoke.py", &[&vendor])?;
         self.record(
             "openapi-python-client",
             "generated client drives the sandbox",
             used,
         );
+        let generated = self.python_generate(CONTROL_SPEC, &control)?;
+        let used = generated && self.python_run("python_control.py", &[&vendor, &control])?;
+        self.record(
+            "openapi-python-client",
+            "control client: fixtures, faults, clock, journal",
+            used,
+        );
         Ok(())
+    }
+
+    /// Runs openapi-python-client on `spec` into `out`.
+    fn python_generate(&self, spec: &str, out: &Path) -> Result<bool, String> {
+        let venv_path = format!(
+            "{}:{}",
+            self.work.join("venv/bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        succeeds(
+            Command::new(self.venv_bin("openapi-python-client"))
+                .args(["generate", "--overwrite", "--path"])
+                .arg(self.root.join(spec))
+                .arg("--output-path")
+                .arg(out)
+                // It formats its output with ruff, which the venv holds.
+                .env("PATH", &venv_path),
+        )
+    }
+
+    /// Runs one of the committed scripts against the sandbox binary, with
+    /// the generated packages in `packages` importable.
+    fn python_run(&self, script: &str, packages: &[&Path]) -> Result<bool, String> {
+        let path =
+            std::env::join_paths(packages).map_err(|e| format!("cannot build PYTHONPATH: {e}"))?;
+        succeeds(
+            Command::new(self.venv_bin("python"))
+                .arg(self.input(script))
+                .arg(self.root.join("target/debug/alphamoon-sandbox"))
+                .env("PYTHONPATH", path),
+        )
     }
 
     /// Generates TypeScript types and type-checks a file that uses them.

@@ -25,9 +25,14 @@ pub(crate) const SPECS: [(&str, &[&str]); 2] = [
             "crates/client/alphamoon-workspace.json",
         ],
     ),
+    // Likewise for the control plane's client, which the sandbox's build
+    // script generates.
     (
         CONTROL_SPEC_YAML,
-        &["openapi/alphamoon-sandbox-control.json"],
+        &[
+            "openapi/alphamoon-sandbox-control.json",
+            "crates/sandbox/alphamoon-sandbox-control.json",
+        ],
     ),
 ];
 

@@ -25,6 +25,7 @@
 mod api;
 pub mod clock;
 mod control;
+pub mod control_client;
 pub mod faults;
 mod journal;
 pub mod keys;

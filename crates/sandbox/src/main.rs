@@ -13,6 +13,9 @@ use alphamoon_sandbox::{
 };
 use clap::{Args, Parser, Subcommand};
 
+// The `ctl` subcommand, a client of the control plane.
+mod ctl;
+
 // Serving a page allocates many small strings; under load glibc's malloc
 // and its arena locks took about a seventh of the sandbox's CPU time.
 #[global_allocator]
@@ -42,6 +45,9 @@ enum Command {
     /// Make keys for fixture files.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Drive a running sandbox's control plane: reset, fixtures, the
+    /// request journal, faults and the clock.
+    Ctl(ctl::CtlArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +266,7 @@ fn main() -> ExitCode {
                         println!("{}", alphamoon_sandbox::keys::from_seed(&seed));
                         Ok(())
                     }
+                    Some(Command::Ctl(args)) => ctl::run(args).await,
                     None => serve(cli.serve).await,
                 }
             })

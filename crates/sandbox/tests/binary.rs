@@ -581,3 +581,225 @@ async fn a_fixtures_file_seeds_a_fresh_database_once() {
         "the error names the field: {stderr}"
     );
 }
+
+/// Runs `alphamoon-sandbox ctl --url URL --token-file FILE args…` off the
+/// test's runtime threads.
+async fn ctl(url: &str, token_file: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(["ctl", "--url", url, "--token-file"])
+        .arg(token_file)
+        .args(args)
+        .env_remove("ALPHAMOON_SANDBOX_URL")
+        .env_remove("ALPHAMOON_SANDBOX_TOKEN_FILE");
+    tokio::task::spawn_blocking(move || command.output().expect("ctl runs"))
+        .await
+        .expect("join")
+}
+
+/// The JSON a successful `ctl` command printed.
+fn printed(output: &std::process::Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.stdout.is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice(&output.stdout).expect("ctl prints JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_drives_the_control_plane_from_a_shell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("control.token");
+    let flags = ["--control-token-file".as_ref(), token_file.as_os_str()];
+    let (mut server, url) = support::start_binary(
+        &dir.path().join("sandbox.db"),
+        &flags,
+        &dir.path().join("log"),
+    );
+    let token = std::fs::read_to_string(&token_file).expect("token");
+
+    let fixtures = dir.path().join("fixtures.yaml");
+    std::fs::write(
+        &fixtures,
+        "orgs:\n  - name: Acme\n    keys:\n      - name: ci\n        \
+         scopes: [workspace.admin.api_key:manage]\n        exp: 2099-01-01T00:00:00Z\n",
+    )
+    .expect("write fixtures");
+    let loaded = printed(
+        &ctl(
+            &url,
+            &token_file,
+            &["fixtures", fixtures.to_str().expect("utf-8")],
+        )
+        .await,
+    );
+    let secret = loaded["orgs"][0]["keys"][0]["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let key_id = loaded["orgs"][0]["keys"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let fault = printed(
+        &ctl(
+            &url,
+            &token_file,
+            &[
+                "fault",
+                "add",
+                "--operation-id",
+                "listApiKeys",
+                "--status",
+                "503",
+                "--times",
+                "1",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        (fault["status"].as_i64(), fault["times"].as_i64()),
+        (Some(503), Some(1))
+    );
+    let list = |secret: String| {
+        let url = url.clone();
+        async move {
+            support::try_call(
+                &url,
+                "GET",
+                support::KEYS,
+                Some(&support::basic(&secret)),
+                None,
+            )
+            .await
+            .expect("answers")
+            .status
+        }
+    };
+    assert_eq!(list(secret.clone()).await, 503);
+    assert_eq!(list(secret.clone()).await, 200);
+    assert_eq!(
+        printed(&ctl(&url, &token_file, &["fault", "list"]).await)["faults"],
+        serde_json::json!([])
+    );
+
+    let journal = printed(
+        &ctl(
+            &url,
+            &token_file,
+            &[
+                "requests",
+                "--operation-id",
+                "listApiKeys",
+                "--key-id",
+                &key_id,
+            ],
+        )
+        .await,
+    );
+    let statuses: Vec<_> = journal["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(statuses, [serde_json::json!(200), serde_json::json!(503)]);
+    printed(&ctl(&url, &token_file, &["requests", "--clear"]).await);
+    assert_eq!(
+        printed(&ctl(&url, &token_file, &["requests"]).await)["requests"],
+        serde_json::json!([])
+    );
+
+    let frozen = printed(
+        &ctl(
+            &url,
+            &token_file,
+            &["clock", "freeze", "2098-12-31T00:00:00Z"],
+        )
+        .await,
+    );
+    assert_eq!(
+        frozen,
+        serde_json::json!({"now": "2098-12-31T00:00:00Z", "frozen": true})
+    );
+    let advanced = printed(&ctl(&url, &token_file, &["clock", "advance", "86400"]).await);
+    assert_eq!(advanced["now"], "2099-01-01T00:00:00Z");
+    assert_eq!(
+        list(secret.clone()).await,
+        401,
+        "the fixture key expired at the new now"
+    );
+    let back = ctl(
+        &url,
+        &token_file,
+        &["clock", "freeze", "2000-01-01T00:00:00Z"],
+    )
+    .await;
+    assert_eq!(back.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&back.stderr).contains("never moves back"),
+        "{back:?}"
+    );
+    let resumed = printed(&ctl(&url, &token_file, &["clock", "resume"]).await);
+    assert_eq!(resumed["frozen"], false);
+    assert_eq!(
+        printed(&ctl(&url, &token_file, &["clock", "show"]).await)["frozen"],
+        false
+    );
+
+    printed(&ctl(&url, &token_file, &["reset"]).await);
+    assert_eq!(
+        printed(&ctl(&url, &token_file, &["clock", "show"]).await)["frozen"],
+        false
+    );
+
+    // Mistakes: a wrong token, no token file, a sandbox that is not there,
+    // a value the spec does not know. None prints the token.
+    let wrong = dir.path().join("wrong.token");
+    std::fs::write(&wrong, "amc_wrong").expect("write");
+    let refused = ctl(&url, &wrong, &["reset"]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{refused:?}"
+    );
+    let missing = ctl(&url, &dir.path().join("nope"), &["reset"]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    let gone = ctl("http://127.0.0.1:9", &token_file, &["reset"]).await;
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("cannot reach"),
+        "{gone:?}"
+    );
+    let unknown = ctl(
+        &url,
+        &token_file,
+        &[
+            "fault",
+            "add",
+            "--operation-id",
+            "dropTables",
+            "--status",
+            "500",
+        ],
+    )
+    .await;
+    assert_eq!(unknown.status.code(), Some(2), "a usage error");
+    for output in [&refused, &missing, &gone, &unknown] {
+        for stream in [&output.stdout, &output.stderr] {
+            assert!(
+                !String::from_utf8_lossy(stream).contains(token.trim()),
+                "the token was printed"
+            );
+        }
+    }
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+}
