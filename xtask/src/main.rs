@@ -145,6 +145,8 @@ fn postgres_suite(root: &Path) -> Result<(), String> {
             "--test",
             "control",
             "--test",
+            "resilience",
+            "--test",
             "revocation",
             "--test",
             "replicas",

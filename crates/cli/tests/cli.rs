@@ -493,10 +493,11 @@ async fn failures_exit_1_for_the_api_and_2_for_usage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_whose_answer_is_lost_is_reported_done_when_its_retry_finds_the_key_gone() {
     let env = Env::new().await;
-    let lost_answer = alphamoon_sandbox::FaultRequest {
-        operation_id: Some("deleteApiKey".to_owned()),
-        action: Some(alphamoon_sandbox::faults::FaultAction::CommitThenFail),
-        times: Some(1),
+    use alphamoon_sandbox::control_client::types::{FaultAction, FaultRequest, VendorOperationId};
+    let lost_answer = FaultRequest {
+        operation_id: Some(VendorOperationId::DeleteApiKey),
+        action: Some(FaultAction::CommitThenFail),
+        times: std::num::NonZeroU32::new(1),
         ..Default::default()
     };
     let create = [

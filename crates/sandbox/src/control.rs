@@ -2,7 +2,8 @@
 //! observe and disturb a running sandbox. [`Controls`] holds them once:
 //! the HTTP control API (`api::control`) and [`crate::Sandbox`]'s methods
 //! both call them, so that in-process tests and other languages get the
-//! same behaviour.
+//! same behaviour. What they take and answer are the control spec's types,
+//! as the generated control client has them.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,8 +13,11 @@ use serde_json::Value;
 
 use crate::api::{Operation, Problem, validate};
 use crate::clock::{ClockRefusal, ClockSetting};
-use crate::faults::{ActiveFault, Fault, FaultAction};
-use crate::journal::{Journal, JournalQuery, RecordedRequest};
+use crate::control_client::types::{
+    self, Clock, Fault, FaultAction, FaultRequest, LoadedFixtures, RecordedRequest,
+};
+use crate::faults::ActiveFault;
+use crate::journal::{Journal, JournalQuery};
 use crate::keys;
 use crate::store::{ControlState, Org, SeededOrg, Store, StoreError};
 
@@ -54,20 +58,6 @@ impl From<StoreError> for ControlError {
     }
 }
 
-/// The sandbox clock as the control plane shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ClockReading {
-    /// The sandbox's now.
-    #[serde(serialize_with = "rfc3339")]
-    pub now: DateTime<Utc>,
-    /// Whether it stands still.
-    pub frozen: bool,
-}
-
-fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
-
 /// One move of the sandbox clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockMove {
@@ -79,113 +69,79 @@ pub enum ClockMove {
     Resume,
 }
 
-/// A fault to add; `None` members take their defaults. The same members,
-/// limits and rules as the control API's `FaultRequest`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FaultRequest {
-    /// The vendor operation to match (`createApiKey`, `listApiKeys`,
-    /// `deleteApiKey`); `None` matches every operation.
-    pub operation_id: Option<String>,
-    /// The status to answer, 400 to 599.
-    pub status: Option<u16>,
-    /// `Retry-After` seconds to send with `status`, at most a day.
-    pub retry_after: Option<u32>,
-    /// Milliseconds to wait before the action, at most five minutes.
-    pub delay_ms: Option<u32>,
-    /// What to do; [`FaultAction::Respond`] by default.
-    pub action: Option<FaultAction>,
-    /// How many requests to hit before retiring; `None` for no limit.
-    pub times: Option<u32>,
-    /// The chance that a matching request is hit, 0 to 1; 1 by default.
-    pub probability: Option<f64>,
-}
-
 /// The longest injected delay.
-const MAX_DELAY_MS: u32 = 300_000;
+const MAX_DELAY_MS: i32 = 300_000;
 
 /// The longest injected `Retry-After`.
-const MAX_RETRY_AFTER: u32 = 86_400;
+const MAX_RETRY_AFTER: i32 = 86_400;
 
-impl FaultRequest {
-    /// The fault it asks for, or why it is refused.
-    fn into_fault(self, id: String) -> Result<Fault, Problem> {
-        if let Some(op) = &self.operation_id
-            && Operation::from_id(op).is_none()
-        {
-            return Err(Problem::bad_request(
-                "operationId",
-                format!(
-                    "`operationId` must be one of the vendor API's: {}.",
-                    Operation::ALL.map(Operation::id).join(", ")
-                ),
-            ));
-        }
-        if self.status.is_some_and(|s| !(400..=599).contains(&s)) {
-            return Err(Problem::bad_request(
-                "status",
-                "`status` must be between 400 and 599: the answer is a problem.",
-            ));
-        }
-        if self.retry_after.is_some_and(|s| s > MAX_RETRY_AFTER) {
-            return Err(Problem::bad_request(
-                "retryAfter",
-                format!("`retryAfter` must be at most {MAX_RETRY_AFTER} seconds."),
-            ));
-        }
-        if self.retry_after.is_some() && self.status.is_none() {
-            return Err(Problem::bad_request(
-                "retryAfter",
-                "`retryAfter` needs a `status` to be sent with.",
-            ));
-        }
-        let delay_ms = self.delay_ms.unwrap_or(0);
-        if delay_ms > MAX_DELAY_MS {
-            return Err(Problem::bad_request(
-                "delayMs",
-                format!("`delayMs` must be at most {MAX_DELAY_MS}."),
-            ));
-        }
-        if self
-            .times
-            .is_some_and(|times| times == 0 || times > i32::MAX as u32)
-        {
-            return Err(Problem::bad_request(
-                "times",
-                format!("`times` must be from 1 to {}.", i32::MAX),
-            ));
-        }
-        let probability = self.probability.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&probability) {
-            return Err(Problem::bad_request(
-                "probability",
-                "`probability` must be between 0 and 1.",
-            ));
-        }
-        let action = self.action.unwrap_or_default();
-        if action == FaultAction::Drop && self.status.is_some() {
-            return Err(Problem::bad_request(
-                "status",
-                "A `drop` closes the connection and answers no `status`.",
-            ));
-        }
-        if action == FaultAction::Respond && self.status.is_none() && delay_ms == 0 {
-            return Err(Problem::bad_request(
-                "status",
-                "The fault changes nothing: give a `status`, a `delayMs`, or the action \
-                 `drop` or `commitThenFail`.",
-            ));
-        }
-        Ok(Fault {
-            id,
-            operation_id: self.operation_id,
-            status: self.status,
-            retry_after: self.retry_after,
-            delay_ms,
-            action,
-            times: self.times,
-            probability,
-        })
+/// The fault `request` asks for, with the id `id`, or why it is refused:
+/// the limits and rules the control spec's `FaultRequest` states.
+fn fault_from(request: FaultRequest, id: String) -> Result<Fault, Problem> {
+    if request.status.is_some_and(|s| !(400..=599).contains(&s)) {
+        return Err(Problem::bad_request(
+            "status",
+            "`status` must be between 400 and 599: the answer is a problem.",
+        ));
     }
+    if request
+        .retry_after
+        .is_some_and(|s| !(0..=MAX_RETRY_AFTER).contains(&s))
+    {
+        return Err(Problem::bad_request(
+            "retryAfter",
+            format!("`retryAfter` must be from 0 to {MAX_RETRY_AFTER} seconds."),
+        ));
+    }
+    if request.retry_after.is_some() && request.status.is_none() {
+        return Err(Problem::bad_request(
+            "retryAfter",
+            "`retryAfter` needs a `status` to be sent with.",
+        ));
+    }
+    if !(0..=MAX_DELAY_MS).contains(&request.delay_ms) {
+        return Err(Problem::bad_request(
+            "delayMs",
+            format!("`delayMs` must be from 0 to {MAX_DELAY_MS}."),
+        ));
+    }
+    let times = request
+        .times
+        .map(|times| i32::try_from(times.get()))
+        .transpose()
+        .map_err(|_| {
+            Problem::bad_request("times", format!("`times` must be from 1 to {}.", i32::MAX))
+        })?;
+    if !(0.0..=1.0).contains(&request.probability) {
+        return Err(Problem::bad_request(
+            "probability",
+            "`probability` must be between 0 and 1.",
+        ));
+    }
+    let action = request.action.unwrap_or(FaultAction::Respond);
+    if action == FaultAction::Drop && request.status.is_some() {
+        return Err(Problem::bad_request(
+            "status",
+            "A `drop` closes the connection and answers no `status`.",
+        ));
+    }
+    if action == FaultAction::Respond && request.status.is_none() && request.delay_ms == 0 {
+        return Err(Problem::bad_request(
+            "status",
+            "The fault changes nothing: give a `status`, a `delayMs`, or the action \
+             `drop` or `commitThenFail`.",
+        ));
+    }
+    Ok(Fault {
+        id,
+        operation_id: request.operation_id.map(|op| op.to_string()),
+        status: request.status,
+        retry_after: request.retry_after,
+        delay_ms: request.delay_ms,
+        action,
+        times,
+        probability: request.probability,
+    })
 }
 
 /// The control plane of one sandbox process: its store, which holds the
@@ -255,11 +211,10 @@ impl Controls {
     /// `loadFixtures`: stores the organizations and keys of a fixtures
     /// document (the shape of the control API's `Fixtures`), all or none,
     /// and returns what was made, secrets included.
-    pub async fn load_fixtures(&self, document: &Value) -> Result<Value, ControlError> {
-        let loaded = load_fixtures(self.store.as_ref(), document, false)
+    pub async fn load_fixtures(&self, document: &Value) -> Result<LoadedFixtures, ControlError> {
+        Ok(load_fixtures(self.store.as_ref(), document, false)
             .await?
-            .ok_or_else(|| Problem::internal(&"fixtures for any store were not stored"))?;
-        Ok(serde_json::to_value(loaded).expect("fixtures serialize"))
+            .ok_or_else(|| Problem::internal(&"fixtures for any store were not stored"))?)
     }
 
     /// `listRecordedRequests`: this process's journal, newest first.
@@ -274,7 +229,7 @@ impl Controls {
 
     /// `addFault`: the fault with its id and defaults.
     pub async fn add_fault(&self, request: FaultRequest) -> Result<Fault, ControlError> {
-        let fault = request.into_fault(keys::random_hex(16).map_err(Problem::from)?)?;
+        let fault = fault_from(request, keys::random_hex(16).map_err(Problem::from)?)?;
         let added = fault.clone();
         self.store
             .update_control(Box::new(move |state| {
@@ -321,7 +276,7 @@ impl Controls {
     }
 
     /// `getClock`.
-    pub async fn clock(&self) -> Result<ClockReading, ControlError> {
+    pub async fn clock(&self) -> Result<Clock, ControlError> {
         let state = self.store.control_state().await?;
         self.saw_clock(state.clock);
         Ok(reading(&state))
@@ -330,7 +285,7 @@ impl Controls {
     /// `setClock`: moves the clock every process on the store shares. The
     /// clock never moves back: a move that would is refused, and changes
     /// nothing.
-    pub async fn set_clock(&self, to: ClockMove) -> Result<ClockReading, ControlError> {
+    pub async fn set_clock(&self, to: ClockMove) -> Result<Clock, ControlError> {
         if let ClockMove::AdvanceBySeconds(seconds) = to
             && seconds < 1
         {
@@ -419,33 +374,11 @@ impl Controls {
     }
 }
 
-fn reading(state: &ControlState) -> ClockReading {
-    ClockReading {
+fn reading(state: &ControlState) -> Clock {
+    Clock {
         now: state.clock.now(),
         frozen: state.clock.is_frozen(),
     }
-}
-
-/// The answer of `loadFixtures`.
-#[derive(serde::Serialize)]
-pub(crate) struct LoadedFixtures {
-    orgs: Vec<LoadedOrg>,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LoadedOrg {
-    org_id: String,
-    name: String,
-    admin_key: String,
-    keys: Vec<LoadedKey>,
-}
-
-#[derive(serde::Serialize)]
-struct LoadedKey {
-    id: String,
-    name: String,
-    key: String,
 }
 
 /// Validates a fixtures document as a whole, then stores it in one
@@ -471,17 +404,17 @@ pub(crate) async fn load_fixtures(
                 None => keys::new_secret()?,
             };
             let stored = crate::new_key(&org.id, &key.name, &key.scopes, now, key.exp.timestamp())?;
-            listed.push(LoadedKey {
+            listed.push(types::LoadedKey {
                 id: stored.id.clone(),
                 name: stored.name.clone(),
-                key: secret.clone(),
+                key: types::ApiKeySecret(secret.clone()),
             });
             rows.push((stored, keys::hash(&secret)));
         }
-        loaded.push(LoadedOrg {
+        loaded.push(types::LoadedOrg {
             org_id: org.id.clone(),
             name: org.name.clone(),
-            admin_key,
+            admin_key: types::ApiKeySecret(admin_key),
             keys: listed,
         });
         seeded.push(SeededOrg { org, keys: rows });
@@ -491,14 +424,17 @@ pub(crate) async fn load_fixtures(
 }
 
 /// The problem a request hit by a `respond` fault is answered with.
-pub(crate) fn injected(fault: &Fault, status: u16) -> Problem {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+pub(crate) fn injected(fault: &Fault, status: i32) -> Problem {
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let problem = Problem::new(
         status,
         format!("Injected by the sandbox fault `{}`.", fault.id),
     );
     match fault.retry_after {
-        Some(seconds) => problem.with_retry_after(u64::from(seconds)),
+        Some(seconds) => problem.with_retry_after(u64::try_from(seconds).unwrap_or(0)),
         None => problem,
     }
 }

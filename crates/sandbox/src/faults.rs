@@ -2,50 +2,15 @@
 //! vendor API, so that a client's retries and timeouts can be tested. They
 //! are kept in the store with the clock, so that every process on it
 //! applies the same faults, and a fault limited to `times` requests hits
-//! that many across all of them.
+//! that many across all of them. A fault is the control spec's `Fault`, as
+//! the generated control client has it.
 
 use serde::{Deserialize, Serialize};
 
-/// What a fault does to a request it hits, after any delay.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum FaultAction {
-    /// Answer `status` without performing the operation; without a status,
-    /// go on after the delay.
-    #[default]
-    Respond,
-    /// Close the connection without an answer, without performing the
-    /// operation.
-    Drop,
-    /// Perform the operation, then answer `status`, or close the connection
-    /// when there is none: the lost response.
-    CommitThenFail,
-}
-
-/// A fault, as the control plane lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Fault {
-    /// Its id: 32 lowercase hex digits.
-    pub id: String,
-    /// The vendor operation it matches; `None` matches every operation.
-    pub operation_id: Option<String>,
-    /// The status it answers.
-    pub status: Option<u16>,
-    /// The `Retry-After` seconds it sends with `status`.
-    pub retry_after: Option<u32>,
-    /// Milliseconds it waits before its action.
-    pub delay_ms: u32,
-    /// What it does.
-    pub action: FaultAction,
-    /// How many requests it hits in all; `None` for no limit.
-    pub times: Option<u32>,
-    /// The chance that a matching request is hit.
-    pub probability: f64,
-}
+use crate::control_client::types::Fault;
 
 /// A fault with the count of requests it has hit, as the store keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ActiveFault {
     /// The fault.
     #[serde(flatten)]
@@ -71,7 +36,7 @@ impl ActiveFault {
 
     /// Counts one hit, unless the fault has hit all its `times`.
     pub fn take_hit(&mut self) -> bool {
-        if self.fault.times.is_some_and(|times| self.hits >= times) {
+        if self.is_spent() {
             return false;
         }
         self.hits = self.hits.saturating_add(1);
@@ -80,7 +45,9 @@ impl ActiveFault {
 
     /// Whether it has hit all its `times` and is retired.
     pub fn is_spent(&self) -> bool {
-        self.fault.times.is_some_and(|times| self.hits >= times)
+        self.fault
+            .times
+            .is_some_and(|times| i64::from(self.hits) >= i64::from(times))
     }
 }
 
@@ -103,7 +70,9 @@ pub fn draw(probability: f64) -> bool {
 mod tests {
     use super::*;
 
-    fn fault(operation_id: Option<&str>, times: Option<u32>) -> ActiveFault {
+    use crate::control_client::types::FaultAction;
+
+    fn fault(operation_id: Option<&str>, times: Option<i32>) -> ActiveFault {
         ActiveFault {
             fault: Fault {
                 id: "f".repeat(32),
@@ -153,9 +122,8 @@ mod tests {
         let mut stored = fault(Some("createApiKey"), Some(3));
         stored.take_hit();
         let text = serde_json::to_string(&stored).expect("serialize");
-        assert_eq!(
-            serde_json::from_str::<ActiveFault>(&text).expect("parse"),
-            stored
-        );
+        let back: ActiveFault = serde_json::from_str(&text).expect("parse");
+        assert_eq!(serde_json::to_string(&back).expect("serialize"), text);
+        assert_eq!((back.hits, back.fault.times), (1, Some(3)));
     }
 }

@@ -1,42 +1,13 @@
 //! The request journal: the requests the vendor API received, for tests to
 //! assert on. It is a bounded ring kept in each process's memory; with
 //! replicas, each keeps its own. It never holds a secret: no header, no
-//! body, only the calling key's id.
+//! body, only the calling key's id. Entries are the control spec's
+//! `RecordedRequest`, as the generated control client has it.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-
-/// One request, and how it was answered.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordedRequest {
-    /// When it arrived, on the sandbox clock, with milliseconds.
-    #[serde(serialize_with = "rfc3339_millis")]
-    pub at: DateTime<Utc>,
-    /// The HTTP method.
-    pub method: String,
-    /// The path, without the query.
-    pub path: String,
-    /// The query as sent, without the `?`.
-    pub query: String,
-    /// The vendor operation it was routed to.
-    pub operation_id: Option<&'static str>,
-    /// The status answered; `None` when the connection was closed without
-    /// an answer.
-    pub status: Option<u16>,
-    /// Wall-clock milliseconds from arrival to answer.
-    pub duration_ms: u64,
-    /// The id of the key it authenticated with.
-    pub key_id: Option<String>,
-    /// The id of the fault applied to it.
-    pub fault: Option<String>,
-}
-
-fn rfc3339_millis<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
-}
+use crate::control_client::types::RecordedRequest;
 
 /// Which recorded requests to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -98,7 +69,7 @@ impl Journal {
                 query
                     .operation_id
                     .as_deref()
-                    .is_none_or(|op| e.operation_id == Some(op))
+                    .is_none_or(|op| e.operation_id.as_deref() == Some(op))
             })
             .filter(|e| {
                 query
@@ -121,13 +92,13 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn entry(n: u64, operation_id: Option<&'static str>, key_id: Option<&str>) -> RecordedRequest {
+    fn entry(n: i64, operation_id: Option<&str>, key_id: Option<&str>) -> RecordedRequest {
         RecordedRequest {
-            at: DateTime::from_timestamp_millis(1_700_000_000_123).expect("in range"),
+            at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).expect("in range"),
             method: "GET".to_owned(),
             path: "/api/v0.4/admin/api-keys".to_owned(),
             query: String::new(),
-            operation_id,
+            operation_id: operation_id.map(str::to_owned),
             status: Some(200),
             duration_ms: n,
             key_id: key_id.map(str::to_owned),
@@ -135,7 +106,7 @@ mod tests {
         }
     }
 
-    fn durations(entries: &[RecordedRequest]) -> Vec<u64> {
+    fn durations(entries: &[RecordedRequest]) -> Vec<i64> {
         entries.iter().map(|e| e.duration_ms).collect()
     }
 

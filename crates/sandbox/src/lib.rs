@@ -43,8 +43,8 @@ use chrono::{DateTime, Utc};
 pub use api::{
     ADMIN_SCOPE, ControlToken, DEFAULT_JOURNAL_SIZE, DroppedConnection, Settings, app, router,
 };
-pub use control::{ClockMove, ClockReading, ControlError, Controls, FaultRequest};
-pub use journal::{JournalQuery, RecordedRequest};
+pub use control::{ClockMove, ControlError, Controls};
+pub use journal::JournalQuery;
 pub use postgres::PgStore;
 pub use ratelimit::{Limiter, RateLimit, Verdict};
 pub use server::{ConnectionLimits, Sandbox, ShutdownError};

@@ -114,7 +114,7 @@ impl Sandbox {
     pub async fn load_fixtures(
         &self,
         document: &serde_json::Value,
-    ) -> Result<serde_json::Value, ControlError> {
+    ) -> Result<crate::control_client::types::LoadedFixtures, ControlError> {
         self.controls.load_fixtures(document).await
     }
 

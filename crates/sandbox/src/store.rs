@@ -105,7 +105,7 @@ pub struct SeededOrg {
 /// What the control plane keeps in the store, so that every process on it
 /// shares one clock and one set of faults. A reset returns it to the
 /// default: the wall clock, and no fault.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct ControlState {
     /// The sandbox clock.

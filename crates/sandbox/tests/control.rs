@@ -259,7 +259,7 @@ async fn fixtures_seed_organizations_with_fixed_and_made_secrets() {
     // In process, the same load, refused the same way.
     sandbox.reset().await.expect("reset");
     let in_process = sandbox.load_fixtures(&document).await.expect("loaded");
-    assert_eq!(in_process["orgs"][0]["keys"][0]["key"], ci.as_str());
+    assert_eq!(in_process.orgs[0].keys[0].key.0, ci.as_str());
     let twice = sandbox.load_fixtures(&document).await;
     assert!(
         twice

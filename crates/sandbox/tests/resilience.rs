@@ -5,8 +5,10 @@
 mod support;
 
 use alphamoon_client::{Client, Error, RetryPolicy, types};
-use alphamoon_sandbox::faults::FaultAction;
-use alphamoon_sandbox::{ClockMove, FaultRequest, JournalQuery, RecordedRequest, Sandbox};
+use alphamoon_sandbox::control_client::types::{
+    FaultAction, FaultRequest, RecordedRequest, VendorOperationId,
+};
+use alphamoon_sandbox::{ClockMove, JournalQuery, Sandbox};
 use chrono::{Duration, Utc};
 use serde_json::json;
 
@@ -57,10 +59,10 @@ async fn a_rate_limited_list_is_retried_after_the_wait_and_succeeds() {
     let fault = add_fault(
         &sandbox,
         FaultRequest {
-            operation_id: Some("listApiKeys".to_owned()),
+            operation_id: Some(VendorOperationId::ListApiKeys),
             status: Some(429),
             retry_after: Some(1),
-            times: Some(1),
+            times: std::num::NonZeroU32::new(1),
             ..FaultRequest::default()
         },
     )
@@ -89,7 +91,7 @@ async fn a_create_answered_503_is_not_retried() {
     add_fault(
         &sandbox,
         FaultRequest {
-            operation_id: Some("createApiKey".to_owned()),
+            operation_id: Some(VendorOperationId::CreateApiKey),
             status: Some(503),
             retry_after: Some(1),
             ..FaultRequest::default()
@@ -123,10 +125,10 @@ async fn a_create_whose_answer_is_lost_made_the_key_all_the_same() {
         let fault = add_fault(
             &sandbox,
             FaultRequest {
-                operation_id: Some("createApiKey".to_owned()),
+                operation_id: Some(VendorOperationId::CreateApiKey),
                 action: Some(FaultAction::CommitThenFail),
                 status,
-                times: Some(1),
+                times: std::num::NonZeroU32::new(1),
                 ..FaultRequest::default()
             },
         )
@@ -139,7 +141,7 @@ async fn a_create_whose_answer_is_lost_made_the_key_all_the_same() {
             .expect_err("the caller sees a failure")
             .into();
         assert_eq!(
-            error.status().map(|s| s.as_u16()),
+            error.status().map(|s| i32::from(s.as_u16())),
             status,
             "{name}: {error}"
         );
@@ -166,9 +168,9 @@ async fn a_delete_whose_answer_is_dropped_is_done_when_its_retry_finds_the_key_g
     let (sandbox, admin) = support::sandbox().await;
     let client = retrying_client(&sandbox, &admin);
     let lost_answer = FaultRequest {
-        operation_id: Some("deleteApiKey".to_owned()),
+        operation_id: Some(VendorOperationId::DeleteApiKey),
         action: Some(FaultAction::CommitThenFail),
-        times: Some(1),
+        times: std::num::NonZeroU32::new(1),
         ..FaultRequest::default()
     };
 
@@ -299,14 +301,8 @@ async fn a_reset_ends_every_fixture_key_at_once() {
         ]}]}))
         .await
         .expect("fixtures");
-    let fixture_key = loaded["orgs"][0]["keys"][0]["key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
-    let fixture_admin = loaded["orgs"][0]["adminKey"]
-        .as_str()
-        .expect("admin")
-        .to_owned();
+    let fixture_key = loaded.orgs[0].keys[0].key.0.clone();
+    let fixture_admin = loaded.orgs[0].admin_key.0.clone();
     for secret in [&fixture_key, &fixture_admin, &admin] {
         let client = support::client(&sandbox, secret);
         client

@@ -16,7 +16,7 @@ use super::problem::Problem;
 use super::record::{Aftermath, RequestNote};
 use super::{ADMIN_SCOPE, AppState, Operation};
 use crate::control::injected;
-use crate::faults::{Fault, FaultAction};
+use crate::control_client::types::{Fault, FaultAction};
 use crate::keys;
 use crate::store::StoredKey;
 
@@ -99,8 +99,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 /// `Err` stops the request before its operation; an aftermath for after
 /// the operation goes to the note.
 async fn apply_fault(fault: &Fault, note: Option<&RequestNote>) -> Result<(), Problem> {
-    if fault.delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(u64::from(fault.delay_ms))).await;
+    if let Ok(delay_ms @ 1..) = u64::try_from(fault.delay_ms) {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
     let aftermath = match (fault.action, fault.status) {
         (FaultAction::Respond, None) => None,

@@ -22,6 +22,7 @@ use super::keys::json;
 use super::problem::Problem;
 use super::{AppState, validate};
 use crate::control::ControlError;
+use crate::control_client::types;
 
 /// The secret that opens the control plane. Only its SHA-256 is kept, and
 /// a presented token is compared with it in constant time, so that timing
@@ -116,15 +117,6 @@ async fn reset(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The answer of `createSandboxOrg`.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SandboxOrg {
-    org_id: String,
-    name: String,
-    admin_key: String,
-}
-
 /// `createSandboxOrg`.
 async fn create_org(
     State(state): State<Arc<AppState>>,
@@ -138,10 +130,10 @@ async fn create_org(
     let (org, admin_key) = state.controls.create_org(&name).await?;
     Ok(json(
         StatusCode::CREATED,
-        &SandboxOrg {
+        &types::SandboxOrg {
             org_id: org.id,
             name: org.name,
-            admin_key,
+            admin_key: types::ApiKeySecret(admin_key),
         },
     ))
 }
@@ -170,7 +162,7 @@ async fn list_requests(
     let requests = state.controls.requests(&query);
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "requests": requests }),
+        &types::RecordedRequestList { requests },
     ))
 }
 

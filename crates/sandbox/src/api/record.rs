@@ -14,8 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::Operation;
 use crate::control::{Controls, injected};
-use crate::faults::Fault;
-use crate::journal::RecordedRequest;
+use crate::control_client::types::{Fault, RecordedRequest};
 
 /// A response extension that tells the server to close the connection
 /// without answering: the `drop` and `commitThenFail` faults. The server
@@ -28,7 +27,7 @@ pub struct DroppedConnection;
 #[derive(Clone, Debug)]
 pub(crate) enum Aftermath {
     /// Answer the fault's status instead.
-    Respond(Fault, u16),
+    Respond(Fault, i32),
     /// Close the connection without an answer.
     Drop,
 }
@@ -84,7 +83,7 @@ struct InFlight {
     method: String,
     path: String,
     query: String,
-    status: Option<u16>,
+    status: Option<i32>,
 }
 
 impl Drop for InFlight {
@@ -95,9 +94,9 @@ impl Drop for InFlight {
             method: std::mem::take(&mut self.method),
             path: std::mem::take(&mut self.path),
             query: std::mem::take(&mut self.query),
-            operation_id: noted.operation.map(Operation::id),
+            operation_id: noted.operation.map(|op| op.id().to_owned()),
             status: self.status,
-            duration_ms: u64::try_from(self.arrived.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_ms: i64::try_from(self.arrived.elapsed().as_millis()).unwrap_or(i64::MAX),
             key_id: noted.key_id,
             fault: noted.fault,
         });
@@ -140,7 +139,7 @@ pub(crate) async fn record(
     if let Some(in_flight) = &mut in_flight
         && response.extensions().get::<DroppedConnection>().is_none()
     {
-        in_flight.status = Some(response.status().as_u16());
+        in_flight.status = Some(i32::from(response.status().as_u16()));
     }
     response
 }

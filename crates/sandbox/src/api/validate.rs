@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::Operation;
 use super::problem::Problem;
-use crate::control::{ClockMove, FaultRequest};
+use crate::control::ClockMove;
+use crate::control_client::types::FaultRequest;
 use crate::journal::JournalQuery;
 
 /// The fields of a create request, in the order they are checked.
@@ -284,53 +285,65 @@ pub(crate) fn fault_request(body: &[u8]) -> Result<FaultRequest, Problem> {
             "probability",
         ],
     )?;
-    let whole = |name: &str| -> Result<Option<u32>, Problem> {
+    // Whole numbers as the spec types them (int32), so that the limits
+    // `FaultRequest`'s rules state are checked on the values as sent.
+    let whole = |name: &str| -> Result<Option<i32>, Problem> {
         match fields.get(name) {
             None => Ok(None),
             Some(value) => value
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
+                .as_i64()
+                .and_then(|n| i32::try_from(n).ok())
                 .map(Some)
                 .ok_or_else(|| {
-                    Problem::bad_request(
-                        name,
-                        format!("`{name}` must be a whole number from 0 to {}.", u32::MAX),
-                    )
+                    Problem::bad_request(name, format!("`{name}` must be a whole number."))
                 }),
         }
     };
     let operation_id = match fields.get("operationId") {
         None => None,
-        Some(Value::String(id)) => Some(id.clone()),
-        Some(_) => {
-            return Err(Problem::bad_request(
-                "operationId",
-                operation_ids_sentence(),
-            ));
-        }
+        Some(value) => Some(
+            value
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| Problem::bad_request("operationId", operation_ids_sentence()))?,
+        ),
     };
     let action = match fields.get("action") {
         None => None,
-        Some(value) => Some(serde_json::from_value(value.clone()).map_err(|_| {
+        Some(value) => Some(value.as_str().and_then(|a| a.parse().ok()).ok_or_else(|| {
             Problem::bad_request(
                 "action",
                 "`action` must be one of: respond, drop, commitThenFail.",
             )
         })?),
     };
-    let probability = match fields.get("probability") {
+    let times = match whole("times")? {
         None => None,
-        Some(value) => Some(value.as_f64().ok_or_else(|| {
+        Some(times) => Some(
+            u32::try_from(times)
+                .ok()
+                .and_then(std::num::NonZeroU32::new)
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        "times",
+                        format!("`times` must be from 1 to {}.", i32::MAX),
+                    )
+                })?,
+        ),
+    };
+    let probability = match fields.get("probability") {
+        None => 1.0,
+        Some(value) => value.as_f64().ok_or_else(|| {
             Problem::bad_request("probability", "`probability` must be a number from 0 to 1.")
-        })?),
+        })?,
     };
     Ok(FaultRequest {
         operation_id,
-        status: whole("status")?.map(|s| u16::try_from(s).unwrap_or(u16::MAX)),
+        status: whole("status")?,
         retry_after: whole("retryAfter")?,
-        delay_ms: whole("delayMs")?,
+        delay_ms: whole("delayMs")?.unwrap_or(0),
         action,
-        times: whole("times")?,
+        times,
         probability,
     })
 }
