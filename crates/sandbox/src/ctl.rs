@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use alphamoon_sandbox::control_client::{Client, types};
+use alphamoon_sandbox::control_client::{Client, ResponseValue, types};
 use clap::{Args, Subcommand};
 use futures_util::TryStreamExt as _;
 use progenitor_client::ByteStream;
@@ -123,17 +123,27 @@ enum ClockCommand {
     Resume,
 }
 
-/// A call's result with its failure put in words.
-trait Answered<T> {
-    async fn or_else_fail(self) -> Result<T, String>;
+/// What a control call resolves to.
+type Call<T> = Result<ResponseValue<T>, progenitor_client::Error<ByteStream>>;
+
+/// Awaits a call whose answer is printed as JSON.
+async fn print<T: serde::Serialize>(call: impl Future<Output = Call<T>>) -> Result<(), String> {
+    match call.await {
+        Ok(answer) => {
+            let text =
+                serde_json::to_string_pretty(&answer.into_inner()).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(())
+        }
+        Err(error) => Err(failed(error).await),
+    }
 }
 
-impl<T> Answered<T> for Result<T, progenitor_client::Error<ByteStream>> {
-    async fn or_else_fail(self) -> Result<T, String> {
-        match self {
-            Ok(answer) => Ok(answer),
-            Err(error) => Err(failed(error).await),
-        }
+/// Awaits a call that answers nothing.
+async fn done(call: impl Future<Output = Call<()>>) -> Result<(), String> {
+    match call.await {
+        Ok(_) => Ok(()),
+        Err(error) => Err(failed(error).await),
     }
 }
 
@@ -144,27 +154,12 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) async fn run(args: CtlArgs) -> Result<(), String> {
     let client = client(&args.url, &args.token_file)?;
     match args.command {
-        CtlCommand::Reset => drop(client.reset_sandbox().send().await.or_else_fail().await?),
+        CtlCommand::Reset => done(client.reset_sandbox().send()).await,
         CtlCommand::Fixtures { file } => {
-            let document = read_fixtures(&file)?;
-            let loaded = client
-                .load_fixtures()
-                .body(document)
-                .send()
-                .await
-                .or_else_fail()
-                .await?;
-            print_json(&loaded.into_inner())?;
+            print(client.load_fixtures().body(read_fixtures(&file)?).send()).await
         }
         CtlCommand::Requests { clear: true, .. } => {
-            drop(
-                client
-                    .clear_recorded_requests()
-                    .send()
-                    .await
-                    .or_else_fail()
-                    .await?,
-            );
+            done(client.clear_recorded_requests().send()).await
         }
         CtlCommand::Requests {
             limit,
@@ -182,7 +177,7 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), String> {
             if let Some(key_id) = key_id {
                 request = request.key_id(key_id);
             }
-            print_json(&request.send().await.or_else_fail().await?.into_inner())?;
+            print(request.send()).await
         }
         CtlCommand::Fault(FaultCommand::Add {
             operation_id,
@@ -202,76 +197,29 @@ pub(crate) async fn run(args: CtlArgs) -> Result<(), String> {
                 times,
                 probability,
             };
-            let added = client
-                .add_fault()
-                .body(fault)
-                .send()
-                .await
-                .or_else_fail()
-                .await?;
-            print_json(&added.into_inner())?;
+            print(client.add_fault().body(fault).send()).await
         }
-        CtlCommand::Fault(FaultCommand::List) => {
-            print_json(
-                &client
-                    .list_faults()
-                    .send()
-                    .await
-                    .or_else_fail()
-                    .await?
-                    .into_inner(),
-            )?;
-        }
+        CtlCommand::Fault(FaultCommand::List) => print(client.list_faults().send()).await,
         CtlCommand::Fault(FaultCommand::Delete { id }) => {
-            drop(
-                client
-                    .delete_fault()
-                    .fault_id(id)
-                    .send()
-                    .await
-                    .or_else_fail()
-                    .await?,
-            );
+            done(client.delete_fault().fault_id(id).send()).await
         }
-        CtlCommand::Fault(FaultCommand::Clear) => {
-            drop(client.clear_faults().send().await.or_else_fail().await?);
+        CtlCommand::Fault(FaultCommand::Clear) => done(client.clear_faults().send()).await,
+        CtlCommand::Clock(ClockCommand::Show) => print(client.get_clock().send()).await,
+        CtlCommand::Clock(ClockCommand::Freeze { at }) => {
+            let to = types::SetClockRequest::from(types::FreezeClock { frozen_at: at });
+            print(client.set_clock().body(to).send()).await
         }
-        CtlCommand::Clock(ClockCommand::Show) => {
-            print_json(
-                &client
-                    .get_clock()
-                    .send()
-                    .await
-                    .or_else_fail()
-                    .await?
-                    .into_inner(),
-            )?;
+        CtlCommand::Clock(ClockCommand::Advance { seconds }) => {
+            let to = types::SetClockRequest::from(types::AdvanceClock {
+                advance_by_seconds: seconds,
+            });
+            print(client.set_clock().body(to).send()).await
         }
-        CtlCommand::Clock(to) => {
-            let to = match to {
-                ClockCommand::Freeze { at } => {
-                    types::SetClockRequest::from(types::FreezeClock { frozen_at: at })
-                }
-                ClockCommand::Advance { seconds } => types::AdvanceClock {
-                    advance_by_seconds: seconds,
-                }
-                .into(),
-                ClockCommand::Resume => types::ResumeClock { resume: true }.into(),
-                ClockCommand::Show => unreachable!("answered above"),
-            };
-            print_json(
-                &client
-                    .set_clock()
-                    .body(to)
-                    .send()
-                    .await
-                    .or_else_fail()
-                    .await?
-                    .into_inner(),
-            )?;
+        CtlCommand::Clock(ClockCommand::Resume) => {
+            let to = types::SetClockRequest::from(types::ResumeClock { resume: true });
+            print(client.set_clock().body(to).send()).await
         }
     }
-    Ok(())
 }
 
 /// The generated client, sending the token from `token_file` as a Bearer
@@ -355,10 +303,4 @@ async fn failed(error: progenitor_client::Error<ByteStream>) -> String {
             None => "unexpected answer from the sandbox".to_owned(),
         },
     }
-}
-
-fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    println!("{text}");
-    Ok(())
 }
