@@ -75,6 +75,10 @@ const MAX_DELAY_MS: i32 = 300_000;
 /// The longest injected `Retry-After`.
 const MAX_RETRY_AFTER: i32 = 86_400;
 
+/// The most faults active at once. Every request reads them all with its
+/// key, so their number is kept small.
+const MAX_FAULTS: usize = 100;
+
 /// The fault `request` asks for, with the id `id`, or why it is refused:
 /// the limits and rules the control spec's `FaultRequest` states.
 fn fault_from(request: FaultRequest, id: String) -> Result<Fault, Problem> {
@@ -231,8 +235,12 @@ impl Controls {
     pub async fn add_fault(&self, request: FaultRequest) -> Result<Fault, ControlError> {
         let fault = fault_from(request, keys::random_hex(16).map_err(Problem::from)?)?;
         let added = fault.clone();
-        self.store
+        let (stored, _) = self
+            .store
             .update_control(Box::new(move |state| {
+                if state.faults.len() >= MAX_FAULTS {
+                    return false;
+                }
                 state.faults.push(ActiveFault {
                     fault: added,
                     hits: 0,
@@ -240,6 +248,13 @@ impl Controls {
                 true
             }))
             .await?;
+        if !stored {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("{MAX_FAULTS} faults are active already; delete or clear some first."),
+            )
+            .into());
+        }
         Ok(fault)
     }
 

@@ -786,3 +786,90 @@ async fn a_reset_clears_the_journal_and_the_faults() {
     let faults = call(&sandbox, "GET", FAULTS, Some(&control), None).await;
     assert_eq!(faults.body["faults"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_limited_by_times_hits_exactly_that_many_of_many_concurrent_requests() {
+    let (sandbox, admin) = controlled().await;
+    let added = call(
+        &sandbox,
+        "POST",
+        FAULTS,
+        Some(&bearer(TOKEN)),
+        json_body(json!({"operationId": "listApiKeys", "status": 503, "times": 5})),
+    )
+    .await;
+    assert_eq!(added.status, 201);
+    let url = sandbox.url();
+    let calls = (0..40).map(|_| {
+        let (url, auth) = (url.clone(), basic(&admin));
+        tokio::spawn(async move {
+            support::try_call(&url, "GET", KEYS, Some(&auth), None)
+                .await
+                .expect("answers")
+                .status
+        })
+    });
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.expect("join"));
+    }
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 503).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 35);
+}
+
+#[tokio::test]
+async fn faults_are_capped_and_the_journal_cuts_keys_out_of_paths_and_queries() {
+    let (sandbox, admin) = controlled().await;
+    for i in 0..100 {
+        let added = call(
+            &sandbox,
+            "POST",
+            FAULTS,
+            Some(&bearer(TOKEN)),
+            json_body(json!({"operationId": "deleteApiKey", "delayMs": 1 + i})),
+        )
+        .await;
+        assert_eq!(added.status, 201, "{i}: {}", added.body);
+    }
+    let over = call(
+        &sandbox,
+        "POST",
+        FAULTS,
+        Some(&bearer(TOKEN)),
+        json_body(json!({"status": 500})),
+    )
+    .await;
+    assert_eq!(over.status, 400, "{}", over.body);
+    call(&sandbox, "DELETE", FAULTS, Some(&bearer(TOKEN)), None).await;
+
+    // A careless caller sends its secret where the id belongs, and in the
+    // query: the journal keeps neither.
+    let auth = basic(&admin);
+    call(
+        &sandbox,
+        "DELETE",
+        &format!("{KEYS}/{admin}"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    call(
+        &sandbox,
+        "GET",
+        &format!("{KEYS}?key={admin}"),
+        Some(&auth),
+        None,
+    )
+    .await;
+    let recorded = journal(&sandbox, "", &[&admin]).await;
+    assert_eq!(recorded[0]["query"], "key=[redacted]");
+    assert_eq!(
+        recorded[1]["path"],
+        format!("{KEYS}/[redacted]"),
+        "{recorded:?}"
+    );
+}

@@ -103,6 +103,28 @@ impl Drop for InFlight {
     }
 }
 
+/// `text` with each key-shaped run (`amk_`, raw or percent-encoded, and
+/// what follows it) replaced by `[redacted]`: a careless caller may put
+/// its secret in the path where an id belongs, or in the query, and the
+/// journal must not keep it.
+fn redact(text: &str) -> String {
+    const PREFIXES: [&str; 3] = [crate::keys::SECRET_PREFIX, "amk%5F", "amk%5f"];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, prefix)) = PREFIXES
+        .iter()
+        .filter_map(|p| rest.find(p).map(|at| (at, p)))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        out.push_str("[redacted]");
+        rest = &rest[at + prefix.len()..];
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '%');
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The middleware: journals vendor API requests (not the control plane's
 /// own) and applies a fault's aftermath.
 pub(crate) async fn record(
@@ -121,8 +143,8 @@ pub(crate) async fn record(
         note: note.clone(),
         arrived: Instant::now(),
         method: request.method().to_string(),
-        path: request.uri().path().to_owned(),
-        query: request.uri().query().unwrap_or_default().to_owned(),
+        path: redact(request.uri().path()),
+        query: redact(request.uri().query().unwrap_or_default()),
         status: None,
     });
     let response = next.run(request).await;
@@ -142,4 +164,24 @@ pub(crate) async fn record(
         in_flight.status = Some(i32::from(response.status().as_u16()));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn key_shaped_text_is_cut_from_paths_and_queries() {
+        let key = crate::keys::from_seed("journal");
+        assert_eq!(
+            redact(&format!("/api/v0.4/admin/api-keys/{key}")),
+            "/api/v0.4/admin/api-keys/[redacted]"
+        );
+        assert_eq!(
+            redact(&format!("limit=5&key={key}&x=amk%5Fabc%2B1&y=1")),
+            "limit=5&key=[redacted]&x=[redacted]&y=1"
+        );
+        assert_eq!(redact("offset=0&limit=100"), "offset=0&limit=100");
+        assert_eq!(redact("amk_"), "[redacted]");
+    }
 }
