@@ -298,9 +298,11 @@ impl ClientHooks<ClientState> for Client {
             {
                 return Ok(gone_after_lost_answer(info, &url));
             }
+            // Not a failure to connect: that request never reached the
+            // server, so a 404 on its retry means what it says.
             answer_lost = result
                 .as_ref()
-                .is_err_and(|e| e.is_timeout() || is_answer_lost(e));
+                .is_err_and(|e| !e.is_connect() && (e.is_timeout() || is_answer_lost(e)));
             let (Some(delay), Some(copy)) = (delay, retry_copy) else {
                 return result;
             };

@@ -50,10 +50,13 @@ impl ClockSetting {
         self.frozen_at_ms.is_some()
     }
 
-    /// Stops the clock at `at`, which must not lie before its now.
+    /// Stops the clock at `at`, which must not lie before its now in whole
+    /// seconds: the precision of `createdAt` and `exp`, and so of list
+    /// order and expiry. So the `now` just read from a running clock can be
+    /// sent back to stop it there.
     pub fn freeze(&mut self, at: DateTime<Utc>, wall: DateTime<Utc>) -> Result<(), ClockRefusal> {
         let now = self.now_at(wall);
-        if at < now {
+        if at.timestamp() < now.timestamp() {
             return Err(ClockRefusal::WouldGoBack(now));
         }
         let at = at.timestamp_millis();
@@ -143,6 +146,19 @@ mod tests {
             clock.now_at(at(1_000)),
             at(61_000),
             "a refused move changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_freeze_within_the_current_second_is_not_a_move_back() {
+        let mut clock = ClockSetting::default();
+        clock
+            .freeze(at(61_500), at(61_900))
+            .expect("the same second");
+        assert_eq!(clock.now_at(at(0)), at(61_500));
+        assert!(
+            clock.freeze(at(60_999), at(0)).is_err(),
+            "the second before"
         );
     }
 

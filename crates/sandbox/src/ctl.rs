@@ -45,7 +45,7 @@ enum CtlCommand {
     Requests {
         /// The most to print.
         #[arg(long, value_name = "N")]
-        limit: Option<u64>,
+        limit: Option<std::num::NonZeroU64>,
         /// Only those routed to this operation: createApiKey, listApiKeys
         /// or deleteApiKey.
         #[arg(long, value_name = "OPERATION")]
@@ -297,6 +297,11 @@ async fn failed(error: progenitor_client::Error<ByteStream>) -> String {
         }
         progenitor_client::Error::CommunicationError(e) => {
             format!("cannot reach the sandbox: {}", e.without_url())
+        }
+        progenitor_client::Error::InvalidRequest(reason) => format!("not sent: {reason}"),
+        // Said without the body, which for fixtures holds secrets.
+        progenitor_client::Error::InvalidResponsePayload(_, e) => {
+            format!("the sandbox's answer does not match the control spec: {e}")
         }
         other => match other.status() {
             Some(status) => format!("unexpected answer from the sandbox: {status}"),

@@ -656,7 +656,15 @@ impl PgLimiter {
             .await
             .map_err(pg_error)?
             .map(|row| row.get(0));
-        Ok(limit.take(tat, now).map(drop))
+        Ok(match tat {
+            Some(tat) => limit.take(Some(tat), now).map(drop),
+            // Gone between the two statements (a reset, or tidying by a
+            // request with a later now): refused all the same, since the
+            // guarded write refused it.
+            None => Err(Duration::from_micros(
+                u64::try_from(limit.period).unwrap_or(1),
+            )),
+        })
     }
 
     async fn check_at(

@@ -112,8 +112,10 @@ impl Gcra {
         if next <= now + self.tolerance {
             Ok(next)
         } else {
+            // At most a day: a request whose now was read before the clock
+            // moved on may meet a cell stamped after the move.
             let wait = u64::try_from(next - self.tolerance - now).unwrap_or(0);
-            Err(Duration::from_micros(wait))
+            Err(Duration::from_micros(wait).min(Duration::from_secs_f64(MAX_WAIT_SECS)))
         }
     }
 }
@@ -146,6 +148,15 @@ impl LocalLimiter {
         })
     }
 
+    fn max_tolerance(&self) -> i64 {
+        [self.per_key, self.per_org]
+            .into_iter()
+            .flatten()
+            .map(|limit| limit.tolerance)
+            .max()
+            .unwrap_or(0)
+    }
+
     fn check_at(&self, key: &StoredKey, now: i64) -> Result<(), Duration> {
         // A panic elsewhere cannot leave a cell half-written: each is one
         // integer. So a poisoned lock is taken over.
@@ -155,7 +166,11 @@ impl LocalLimiter {
             .fetch_add(1, Ordering::Relaxed)
             .is_multiple_of(IDLE_EVICTION_EVERY)
         {
-            cells.retain(|_, tat| *tat > now);
+            // A cell whose time has passed is a full allowance. One further
+            // ahead than any limit allows was stamped by a clock that a
+            // reset has since taken back; its key is gone with the reset.
+            let furthest = now.saturating_add(self.max_tolerance());
+            cells.retain(|_, tat| *tat > now && *tat <= furthest);
         }
         for (limit, id) in cells_in_order(key, self.per_key, self.per_org) {
             let tat = limit.take(cells.get(&id).copied(), now)?;
@@ -301,6 +316,16 @@ mod tests {
             "{held} cells held after {} distinct keys",
             5 * IDLE_EVICTION_EVERY
         );
+    }
+
+    #[test]
+    fn a_wait_never_exceeds_a_day_even_after_the_clock_moved() {
+        let limiter = per_key(1.0, 1);
+        let k = key("k", "org");
+        let year = 365 * 86_400 * SECOND;
+        assert!(limiter.check_at(&k, year).is_ok(), "stamped after a move");
+        let wait = limiter.check_at(&k, 0).expect_err("a stale now");
+        assert_eq!(wait, Duration::from_secs(86_400));
     }
 
     #[test]

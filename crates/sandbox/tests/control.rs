@@ -873,3 +873,38 @@ async fn faults_are_capped_and_the_journal_cuts_keys_out_of_paths_and_queries() 
         "{recorded:?}"
     );
 }
+
+#[tokio::test]
+async fn the_clock_freezes_at_its_own_now_to_the_millisecond() {
+    let (sandbox, _) = controlled().await;
+    let control = bearer(TOKEN);
+    let at = |value: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(value.as_str().expect("now")).expect("date-time")
+    };
+    // A frozen clock, so that the read and the write see the same now.
+    let start = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S.%3fZ");
+    let mut read = String::new();
+    for frozen_at in [start.to_string(), String::new()] {
+        let frozen_at = if frozen_at.is_empty() {
+            read.clone()
+        } else {
+            frozen_at
+        };
+        let frozen = call(
+            &sandbox,
+            "PUT",
+            CLOCK,
+            Some(&control),
+            json_body(json!({ "frozenAt": frozen_at })),
+        )
+        .await;
+        assert_eq!(frozen.status, 200, "{}", frozen.body);
+        let now = call(&sandbox, "GET", CLOCK, Some(&control), None).await;
+        assert_eq!(
+            at(&now.body["now"]),
+            at(&json!(frozen_at)),
+            "frozen where asked"
+        );
+        read = now.body["now"].as_str().expect("now").to_owned();
+    }
+}

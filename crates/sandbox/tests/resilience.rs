@@ -334,3 +334,54 @@ async fn a_reset_ends_every_fixture_key_at_once() {
         &[&admin, &fixture_key, &fixture_admin],
     );
 }
+
+#[tokio::test]
+async fn a_key_that_expires_during_an_injected_delay_writes_nothing() {
+    let (sandbox, admin) = support::sandbox().await;
+    let client = retrying_client(&sandbox, &admin);
+    // A key holding the admin scope, living two to three seconds.
+    let short = client
+        .create_api_key()
+        .body(
+            types::CreateApiKeyRequest::builder()
+                .name("short")
+                .exp(Utc::now() + Duration::seconds(3))
+                .scopes(vec![
+                    alphamoon_client::Scope::WorkspaceAdminApiKeyManage,
+                    alphamoon_client::Scope::WorkspaceFileUpload,
+                ]),
+        )
+        .send()
+        .await
+        .expect("create")
+        .into_inner();
+    let fault = add_fault(
+        &sandbox,
+        FaultRequest {
+            operation_id: Some(VendorOperationId::CreateApiKey),
+            delay_ms: 4000,
+            times: std::num::NonZeroU32::new(1),
+            ..FaultRequest::default()
+        },
+    )
+    .await;
+    let error: Error = support::client(&sandbox, short.key.expose_secret())
+        .create_api_key()
+        .body(create_request("too late", Duration::hours(1)))
+        .send()
+        .await
+        .expect_err("the key expired while the request waited")
+        .into();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(401), "{error}");
+    assert!(!key_names(&client).await.contains(&"too late".to_owned()));
+    let creates = journal_of(
+        &sandbox,
+        "createApiKey",
+        &[&admin, short.key.expose_secret()],
+    );
+    assert_eq!(
+        (creates[0].status, creates[0].fault.as_deref()),
+        (Some(401), Some(fault.as_str()))
+    );
+    assert!(creates[0].duration_ms >= 4000, "{}", creates[0].duration_ms);
+}

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use super::problem::Problem;
 use super::record::{Aftermath, RequestNote};
 use super::{ADMIN_SCOPE, AppState, Operation};
+use crate::clock::ClockSetting;
 use crate::control::injected;
 use crate::control_client::types::{Fault, FaultAction};
 use crate::keys;
@@ -28,8 +29,17 @@ use crate::store::StoredKey;
 #[derive(Debug)]
 pub(crate) struct Caller {
     pub(crate) key: StoredKey,
-    /// Now on the sandbox clock, read with the key.
-    pub(crate) now: DateTime<Utc>,
+    /// The sandbox clock as read with the key.
+    clock: ClockSetting,
+}
+
+impl Caller {
+    /// Now on the sandbox clock: read afresh each time, so that a write
+    /// made after a delay (an injected one, say) is checked and stamped
+    /// at the time it is made.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {
@@ -91,7 +101,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         {
             apply_fault(&fault, note.as_ref()).await?;
         }
-        Ok(Self { key, now })
+        Ok(Self {
+            key,
+            clock: control.clock,
+        })
     }
 }
 

@@ -25,7 +25,7 @@ pub(super) async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = validate::json_request(query.as_deref(), &headers, body)?;
-    let request = validate::create_request(&body, caller.now, state.max_key_lifetime)?;
+    let request = validate::create_request(&body, caller.now(), state.max_key_lifetime)?;
 
     let missing: Vec<&str> = request
         .scopes
@@ -54,7 +54,7 @@ pub(super) async fn create(
             .iter()
             .map(|s| s.as_str().to_owned())
             .collect(),
-        created_at: caller.now.timestamp(),
+        created_at: caller.now().timestamp(),
         exp: request.exp.timestamp(),
     };
     let written = state
@@ -65,7 +65,7 @@ pub(super) async fn create(
         return Err(auth::unknown_key());
     }
 
-    let listed = listed(key, caller.now.timestamp());
+    let listed = listed(key, caller.now().timestamp());
     let created = types::CreatedApiKey {
         created_at: listed.created_at,
         exp: listed.exp,
@@ -90,7 +90,7 @@ pub(super) async fn list(
         .store
         .list_keys(&caller.key.org_id, offset, limit)
         .await?;
-    let now = caller.now.timestamp();
+    let now = caller.now().timestamp();
     let page = types::ApiKeyList {
         api_keys: keys.into_iter().map(|k| listed(k, now)).collect(),
         pagination: types::Pagination {
@@ -131,7 +131,7 @@ pub(super) async fn delete(
 fn acting(caller: &Caller) -> Acting<'_> {
     Acting {
         key_id: &caller.key.id,
-        now: caller.now.timestamp(),
+        now: caller.now().timestamp(),
     }
 }
 

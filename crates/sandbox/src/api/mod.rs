@@ -110,6 +110,12 @@ impl Operation {
     /// The operation a request was routed to, by its method and matched
     /// route.
     fn routed(method: &Method, route: &str) -> Option<Self> {
+        // axum answers HEAD with the GET handler.
+        let method = if method == Method::HEAD {
+            Method::GET
+        } else {
+            method.clone()
+        };
         Self::ALL
             .into_iter()
             .find(|op| op.route() == (method.clone(), route))
@@ -217,6 +223,9 @@ mod tests {
         for op in Operation::ALL {
             let (method, route) = op.route();
             assert_eq!(Operation::routed(&method, route), Some(op));
+            if method == Method::GET {
+                assert_eq!(Operation::routed(&Method::HEAD, route), Some(op));
+            }
             assert_eq!(Operation::from_id(op.id()), Some(op));
         }
     }

@@ -160,7 +160,7 @@ fn fixture_key(key: &Value) -> Result<FixtureKey, Problem> {
             "`exp` must be an RFC 3339 string.",
         ));
     };
-    let exp = date_time("exp", exp)?;
+    let exp = date_time("exp", exp)?.trunc_subsecs(0);
     let secret = match fields.get("secret") {
         None => None,
         Some(Value::String(secret)) if crate::keys::is_well_formed(secret) => Some(secret.clone()),
@@ -359,7 +359,11 @@ pub(crate) fn clock_move(body: &[u8]) -> Result<ClockMove, Problem> {
         ));
     };
     match (name.as_str(), value) {
-        ("frozenAt", Value::String(at)) => Ok(ClockMove::FreezeAt(date_time("frozenAt", at)?)),
+        // Milliseconds, as the clock keeps them, so that a `now` read from
+        // the clock can be sent back as it is.
+        ("frozenAt", Value::String(at)) => Ok(ClockMove::FreezeAt(
+            date_time("frozenAt", at)?.trunc_subsecs(3),
+        )),
         ("frozenAt", _) => Err(Problem::bad_request(
             "frozenAt",
             "`frozenAt` must be an RFC 3339 string.",
@@ -464,7 +468,7 @@ fn expiry(
     now: DateTime<Utc>,
     max_lifetime: Option<Duration>,
 ) -> Result<DateTime<Utc>, Problem> {
-    let exp = date_time("exp", exp)?;
+    let exp = date_time("exp", exp)?.trunc_subsecs(0);
     if exp <= now {
         return Err(Problem::bad_request("exp", "`exp` must be in the future."));
     }
@@ -482,8 +486,8 @@ fn expiry(
     Ok(exp)
 }
 
-/// An `exp` as RFC 3339 defines `date-time`, in whole seconds, no later
-/// than the year that can still be written back in that form.
+/// A `date-time` as RFC 3339 defines it, no later than the year that can
+/// still be written back in that form; callers choose its precision.
 fn date_time(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
     // chrono also takes a space between date and time, which RFC 3339's
     // `date-time`, and so the spec, does not.
@@ -506,8 +510,7 @@ fn date_time(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
                 format!("`{field}` is not an RFC 3339 date-time: {e}."),
             )
         })?
-        .with_timezone(&Utc)
-        .trunc_subsecs(0);
+        .with_timezone(&Utc);
     if at.year() > LAST_EXP_YEAR {
         return Err(Problem::bad_request(
             field,
