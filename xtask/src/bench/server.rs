@@ -1,9 +1,11 @@
 //! The servers under measurement: the release sandbox on a seeded
-//! database, Prism, and the bare ceiling.
+//! database, Prism, and the bare ceiling replaying the sandbox's bytes.
 
 use std::fs;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use crate::process::{START_TIMEOUT, Server, unthrottled_sandbox};
 
@@ -89,12 +91,82 @@ pub(super) fn sandbox(root: &Path, db: Database<'_>) -> Result<Server, String> {
     )
 }
 
-/// The bare axum server that bounds what any server on this stack can do.
-pub(super) fn ceiling(root: &Path) -> Result<Server, String> {
+/// The bare axum server that bounds what any server on this stack can do
+/// to send the answer in `answer_file` (written by [`capture`]).
+pub(super) fn ceiling(root: &Path, answer_file: &Path) -> Result<Server, String> {
     Server::start(
-        &mut Command::new(root.join("target/release/examples/bench_ceiling")),
+        Command::new(root.join("target/release/examples/bench_ceiling"))
+            .arg("127.0.0.1:0")
+            .arg(answer_file),
         START_TIMEOUT,
     )
+}
+
+/// The headers of a captured answer that a ceiling replays; hyper writes
+/// `Date` and `Content-Length` itself on both servers.
+const REPLAYED: [&str; 2] = ["content-type", "cache-control"];
+
+/// Sends `GET path` to the server at `base_url` once, as wrk will, and
+/// writes its answer to `file` for a ceiling to replay. Only a 200 with
+/// its whole body is captured: a refusal would make a fast, false ceiling.
+/// Returns the body's length.
+pub(super) fn capture(
+    base_url: &str,
+    path: &str,
+    authorization: &str,
+    file: &Path,
+) -> Result<usize, String> {
+    let addr = base_url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{base_url} is not an http:// URL"))?;
+    let failed = |e: std::io::Error| format!("cannot capture GET {path} from {addr}: {e}");
+    let mut stream = std::net::TcpStream::connect(addr).map_err(failed)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(failed)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {authorization}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .map_err(failed)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(failed)?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("GET {path}: the answer has no end of headers"))?;
+    let head = String::from_utf8_lossy(&answer[..split]);
+    let body = &answer[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 200 ") {
+        return Err(format!("GET {path}: answered `{status}`, not 200"));
+    }
+    let mut kept = String::new();
+    let mut length = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        if name == "content-length" {
+            length = value.trim().parse::<usize>().ok();
+        } else if REPLAYED.contains(&name.as_str()) {
+            kept.push_str(&format!("{name}: {}\r\n", value.trim()));
+        }
+    }
+    if length != Some(body.len()) {
+        return Err(format!(
+            "GET {path}: a body of {} bytes against a Content-Length of {length:?}",
+            body.len()
+        ));
+    }
+    let mut bytes = kept.into_bytes();
+    bytes.extend_from_slice(b"\r\n");
+    bytes.extend_from_slice(body);
+    fs::write(file, bytes).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    Ok(body.len())
 }
 
 /// Prism mocking the published spec, as installed under `work` by `npm ci`.

@@ -91,11 +91,7 @@ pub(super) fn run(
             );
         }
     }
-    let verdict = if two_on_list >= TARGET_TIMES_PRISM {
-        "met"
-    } else {
-        "missed"
-    };
+    let verdict = super::throughput::verdict(two_on_list >= TARGET_TIMES_PRISM);
     let _ = write!(
         report,
         "\nTarget: two replicas at least {TARGET_TIMES_PRISM:.0}× Prism on `GET ?limit=10`: \
