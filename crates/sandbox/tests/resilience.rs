@@ -43,6 +43,20 @@ async fn add_fault(sandbox: &Sandbox, fault: FaultRequest) -> String {
     sandbox.control().add_fault(fault).await.expect("fault").id
 }
 
+/// Creates a key named `name` that lives `lifetime`, through `client`.
+async fn try_create(
+    client: &Client,
+    name: &str,
+    lifetime: Duration,
+) -> Result<types::CreatedApiKey, Error> {
+    Ok(client
+        .create_api_key()
+        .body(create_request(name, lifetime))
+        .send()
+        .await?
+        .into_inner())
+}
+
 async fn key_names(client: &Client) -> Vec<String> {
     let page = client
         .list_api_keys()
@@ -99,13 +113,9 @@ async fn a_create_answered_503_is_not_retried() {
     )
     .await;
     let client = retrying_client(&sandbox, &admin);
-    let error: Error = client
-        .create_api_key()
-        .body(create_request("once", Duration::hours(1)))
-        .send()
+    let error: Error = try_create(&client, "once", Duration::hours(1))
         .await
-        .expect_err("503")
-        .into();
+        .expect_err("503");
     assert_eq!(error.status().map(|s| s.as_u16()), Some(503));
     assert!(error.is_retryable(), "the caller is told it may try again");
     assert_eq!(
@@ -133,13 +143,9 @@ async fn a_create_whose_answer_is_lost_made_the_key_all_the_same() {
             },
         )
         .await;
-        let error: Error = client
-            .create_api_key()
-            .body(create_request(name, Duration::hours(1)))
-            .send()
+        let error: Error = try_create(&client, name, Duration::hours(1))
             .await
-            .expect_err("the caller sees a failure")
-            .into();
+            .expect_err("the caller sees a failure");
         assert_eq!(
             error.status().map(|s| i32::from(s.as_u16())),
             status,
@@ -174,13 +180,9 @@ async fn a_delete_whose_answer_is_dropped_is_done_when_its_retry_finds_the_key_g
         ..FaultRequest::default()
     };
 
-    let old = client
-        .create_api_key()
-        .body(create_request("rotated", Duration::hours(1)))
-        .send()
+    let old = try_create(&client, "rotated", Duration::hours(1))
         .await
-        .expect("create")
-        .into_inner();
+        .expect("create");
     let fault = add_fault(&sandbox, lost_answer.clone()).await;
     let rotation = client
         .rotate_api_key(
@@ -243,13 +245,9 @@ async fn a_delete_whose_answer_is_dropped_is_done_when_its_retry_finds_the_key_g
 async fn expiry_is_tested_by_moving_the_clock_not_by_waiting() {
     let (sandbox, admin) = support::sandbox().await;
     let client = retrying_client(&sandbox, &admin);
-    let hour = client
-        .create_api_key()
-        .body(create_request("an hour", Duration::hours(1)))
-        .send()
+    let hour = try_create(&client, "an hour", Duration::hours(1))
         .await
-        .expect("create")
-        .into_inner();
+        .expect("create");
     let short = support::client(&sandbox, hour.key.expose_secret());
     let before: Error = short
         .list_api_keys()
@@ -365,13 +363,13 @@ async fn a_key_that_expires_during_an_injected_delay_writes_nothing() {
         },
     )
     .await;
-    let error: Error = support::client(&sandbox, short.key.expose_secret())
-        .create_api_key()
-        .body(create_request("too late", Duration::hours(1)))
-        .send()
-        .await
-        .expect_err("the key expired while the request waited")
-        .into();
+    let error: Error = try_create(
+        &support::client(&sandbox, short.key.expose_secret()),
+        "too late",
+        Duration::hours(1),
+    )
+    .await
+    .expect_err("the key expired while the request waited");
     assert_eq!(error.status().map(|s| s.as_u16()), Some(401), "{error}");
     assert!(!key_names(&client).await.contains(&"too late".to_owned()));
     let creates = journal_of(

@@ -199,10 +199,7 @@ async fn list_faults(
 ) -> Result<Response, Problem> {
     validate::no_parameters(query.as_deref())?;
     let faults = state.controls.faults().await?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "faults": faults }),
-    ))
+    Ok(json(StatusCode::OK, &types::FaultList { faults }))
 }
 
 /// `clearFaults`.
