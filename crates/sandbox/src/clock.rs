@@ -6,6 +6,13 @@
 
 use chrono::{DateTime, Utc};
 
+/// The sandbox's now, by the clock the processes on `store` share: what
+/// the server stamps on keys it makes outside a request (organizations,
+/// fixtures, filler keys).
+pub(crate) async fn now_in(store: &dyn crate::Store) -> Result<DateTime<Utc>, crate::StoreError> {
+    Ok(store.control_state().await?.clock.now())
+}
+
 /// The latest instant the clock may show: the end of year 9999, the last
 /// one every RFC 3339 reader can parse.
 pub const LATEST: i64 = 253_402_300_799_999;

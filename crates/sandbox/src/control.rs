@@ -405,7 +405,7 @@ pub(crate) async fn load_fixtures(
     only_into_empty: bool,
 ) -> Result<Option<LoadedFixtures>, Problem> {
     let orgs = validate::fixtures(document)?;
-    let now = store.control_state().await?.clock.now();
+    let now = crate::clock::now_in(store).await?;
     let mut seeded = Vec::with_capacity(orgs.len());
     let mut loaded = Vec::with_capacity(orgs.len());
     for fixture in orgs {

@@ -59,7 +59,7 @@ pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 /// nowhere else.
 pub async fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
     let secret = keys::new_secret().map_err(StoreError::failed)?;
-    let now = store.control_state().await?.clock.now();
+    let now = crate::clock::now_in(store).await?;
     let (org, admin) = new_org(name, now)?;
     store
         .add_orgs(&[seeded(&org, admin, &secret)], false)
@@ -76,7 +76,7 @@ pub async fn create_first_org(
     name: &str,
     secret: &str,
 ) -> Result<Option<Org>, StoreError> {
-    let now = store.control_state().await?.clock.now();
+    let now = crate::clock::now_in(store).await?;
     let (org, admin) = new_org(name, now)?;
     let created = store.add_orgs(&[seeded(&org, admin, secret)], true).await?;
     Ok(created.then_some(org))
@@ -112,7 +112,7 @@ pub async fn issue_key(
     exp: i64,
 ) -> Result<(StoredKey, String), StoreError> {
     let secret = keys::new_secret().map_err(StoreError::failed)?;
-    let now = store.control_state().await?.clock.now();
+    let now = crate::clock::now_in(store).await?;
     let key = new_key(org_id, name, scopes, now, exp)?;
     store.insert_key(&key, &keys::hash(&secret)).await?;
     Ok((key, secret))
@@ -160,7 +160,7 @@ pub async fn load_fixtures(
 /// so they can be listed and deleted but never authenticate.
 pub async fn seed_keys(store: &dyn Store, org_id: &str, count: usize) -> Result<(), StoreError> {
     const BATCH: usize = 10_000;
-    let now = store.control_state().await?.clock.now();
+    let now = crate::clock::now_in(store).await?;
     let exp = (now + ADMIN_KEY_LIFETIME).timestamp();
     let mut done = 0;
     while done < count {
