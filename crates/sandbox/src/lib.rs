@@ -130,7 +130,7 @@ pub(crate) fn new_key(
         id: keys::new_id().map_err(StoreError::failed)?,
         org_id: org_id.to_owned(),
         name: name.to_owned(),
-        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        scopes: scopes.to_vec(),
         created_at: now.timestamp(),
         exp,
     })
@@ -173,7 +173,7 @@ pub async fn seed_keys(store: &dyn Store, org_id: &str, count: usize) -> Result<
                 id: keys::new_id().map_err(StoreError::failed)?,
                 org_id: org_id.to_owned(),
                 name: format!("seeded key {}", done + i + 1),
-                scopes: vec![Scope::WorkspaceFileUpload.as_str().to_owned()],
+                scopes: vec![Scope::WorkspaceFileUpload],
                 created_at: now.timestamp(),
                 exp,
             };

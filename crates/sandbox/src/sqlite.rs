@@ -15,6 +15,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -63,7 +64,7 @@ const READERS: usize = 4;
 
 /// How long a statement waits for another connection's lock before it
 /// fails.
-const BUSY_TIMEOUT_MS: u32 = 5000;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`Store`] on SQLite. Cloning it shares the database.
 #[derive(Clone, Debug)]
@@ -71,10 +72,11 @@ pub struct SqliteStore {
     db: Arc<Db>,
 }
 
-/// The connections. Every call on them blocks, so the [`Store`] methods
-/// run them on tokio's blocking pool: a call can wait on the disk or on a
-/// database lock (up to `busy_timeout`), and must not hold an async worker,
-/// and with it every request that worker would serve, while it does.
+/// The connections. A call on them can wait on the disk or on a database
+/// lock (up to `busy_timeout`), and must not hold an async worker, and
+/// with it every request that worker would serve, while it does. So writes
+/// run on tokio's blocking pool, and so does any read that would wait
+/// (see [`SqliteStore::read`]).
 #[derive(Debug)]
 struct Db {
     writer: Mutex<Connection>,
@@ -141,12 +143,42 @@ impl SqliteStore {
 
     /// The schema version of this database: how many migrations it has.
     pub fn schema_version(&self) -> Result<usize, StoreError> {
-        let version: i64 = self
-            .db
-            .read()
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(db_error)?;
+        let version: i64 = waiting(&self.db.read(), |conn| {
+            conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+                .map_err(db_error)
+        })?;
         Ok(usize::try_from(version).unwrap_or(usize::MAX))
+    }
+
+    /// Runs the read `work`. A read on a reader connection that is free
+    /// at once, and that finds no lock in its way, runs right here: it
+    /// costs tens of microseconds, less than the two hand-offs between
+    /// threads that the blocking pool takes. A read that would have to wait,
+    /// for our own connections or for SQLite's locks, waits on the blocking
+    /// pool instead.
+    fn read<T: Send + 'static>(
+        &self,
+        work: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let db = Arc::clone(&self.db);
+        Box::pin(async move {
+            // A read done here never waits on anything tokio can see, so it
+            // spends the task's budget itself: a task that reads in a loop
+            // still yields to the others on its worker.
+            tokio::task::coop::consume_budget().await;
+            if let Some(conn) = db.try_read() {
+                // Readers keep a busy timeout of zero, so a lock held
+                // elsewhere fails the read here rather than stall this
+                // async worker.
+                match work(&conn) {
+                    Err(StoreError::Unavailable(_)) => {}
+                    done => return done,
+                }
+            }
+            tokio::task::spawn_blocking(move || waiting(&db.read(), work))
+                .await
+                .map_err(StoreError::failed)?
+        })
     }
 
     /// Runs `work` on the blocking pool.
@@ -188,29 +220,58 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(db_error)
 }
 
+/// Runs `work` on the reader `conn` with the busy timeout that every
+/// connection waits for another's lock when it may block its thread.
+fn waiting<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
+    let done = work(conn);
+    conn.busy_timeout(Duration::ZERO).map_err(db_error)?;
+    done
+}
+
+/// Opens one connection to `path`.
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db_error)?;
+    // The bundled SQLite (3.50) plans `LIMIT ?` with the value bound at
+    // prepare time, so binding any value there expires the statement and
+    // the next step parses it again: every page read paid for a parse.
+    // With plans that never depend on bound values, cached statements stay
+    // prepared.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(db_error)?;
+    Ok(conn)
+}
+
 impl Db {
     fn open(
         path: &Path,
         writer_pragmas: &str,
         memdb_gate: Option<RwLock<()>>,
     ) -> Result<SqliteStore, StoreError> {
-        let mut writer = Connection::open(path).map_err(db_error)?;
+        let mut writer = open_connection(path)?;
         // The busy timeout first: switching a fresh file to WAL takes its
         // lock, which another process starting on it may hold.
         writer
             .execute_batch(&format!(
-                "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; {writer_pragmas} PRAGMA foreign_keys = ON;"
+                "PRAGMA busy_timeout = {}; {writer_pragmas} PRAGMA foreign_keys = ON;",
+                BUSY_TIMEOUT.as_millis()
             ))
             .map_err(db_error)?;
         migrate(&mut writer)?;
         let readers = (0..READERS)
             .map(|_| {
-                let reader = Connection::open(path).map_err(db_error)?;
+                let reader = open_connection(path)?;
                 reader
-                    .execute_batch(&format!(
-                        "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA query_only = ON;"
-                    ))
+                    .execute_batch("PRAGMA query_only = ON;")
                     .map_err(db_error)?;
+                // A reader waits for locks only inside [`waiting`].
+                reader.busy_timeout(Duration::ZERO).map_err(db_error)?;
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<_, StoreError>>()?;
@@ -242,6 +303,31 @@ impl Db {
             _shared: None,
             _exclusive: exclusive,
         }
+    }
+
+    /// A reader connection, and the in-memory gate, if both are free now.
+    fn try_read(&self) -> Option<Held<'_>> {
+        let shared = match &self.memdb_gate {
+            Some(gate) => Some(match gate.try_read() {
+                Ok(shared) => shared,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }),
+            None => None,
+        };
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let conn = (0..self.readers.len()).find_map(|i| {
+            match self.readers[(start + i) % self.readers.len()].try_lock() {
+                Ok(conn) => Some(conn),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }
+        })?;
+        Some(Held {
+            conn,
+            _shared: shared,
+            _exclusive: None,
+        })
     }
 
     fn read(&self) -> Held<'_> {
@@ -286,47 +372,6 @@ impl Db {
         tx.commit().map_err(db_error)
     }
 
-    fn key_by_secret_hash(
-        &self,
-        secret_hash: &SecretHash,
-    ) -> Result<Option<StoredKey>, StoreError> {
-        Ok(self.authenticate(secret_hash)?.0)
-    }
-
-    fn authenticate(
-        &self,
-        secret_hash: &SecretHash,
-    ) -> Result<(Option<StoredKey>, ControlState), StoreError> {
-        let conn = self.read();
-        // One row whether or not the key exists, so that the control state
-        // comes with every lookup.
-        let mut statement = conn
-            .prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control)
-                 FROM (SELECT 1) LEFT JOIN api_keys ON secret_hash = ?1"
-            ))
-            .map_err(db_error)?;
-        let (key, state) = statement
-            .query_row(params![secret_hash.as_slice()], |row| {
-                let key = match row.get::<_, Option<String>>(0)? {
-                    Some(_) => Some(key_from_row(row)?),
-                    None => None,
-                };
-                Ok((key, row.get::<_, Option<String>>(6)?))
-            })
-            .map_err(db_error)?;
-        Ok((key, ControlState::from_column(state.as_deref())?))
-    }
-
-    fn control_state(&self) -> Result<ControlState, StoreError> {
-        let conn = self.read();
-        let state: Option<String> = conn
-            .query_row("SELECT state FROM sandbox_control", [], |row| row.get(0))
-            .optional()
-            .map_err(db_error)?;
-        ControlState::from_column(state.as_deref())
-    }
-
     fn update_control(&self, change: ControlChange) -> Result<(bool, ControlState), StoreError> {
         let mut conn = self.write();
         let tx = conn
@@ -348,45 +393,6 @@ impl Db {
         .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         Ok((true, state))
-    }
-
-    fn list_keys(
-        &self,
-        org_id: &str,
-        offset: u64,
-        limit: u64,
-    ) -> Result<(Vec<StoredKey>, u64), StoreError> {
-        let conn = self.read();
-        // Both reads in one transaction, so `total` matches the page.
-        conn.prepare_cached("BEGIN")
-            .and_then(|mut s| s.execute([]))
-            .map_err(db_error)?;
-        let result = (|| {
-            let total: i64 = conn
-                .prepare_cached("SELECT key_count FROM orgs WHERE id = ?1")?
-                .query_row(params![org_id], |row| row.get(0))
-                .optional()?
-                .unwrap_or(0);
-            let keys = conn
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1
-                     ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
-                ))?
-                .query_map(
-                    params![
-                        org_id,
-                        i64::try_from(limit).unwrap_or(i64::MAX),
-                        i64::try_from(offset).unwrap_or(i64::MAX)
-                    ],
-                    key_from_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((keys, u64::try_from(total).unwrap_or(0)))
-        })();
-        conn.prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]))
-            .map_err(db_error)?;
-        result.map_err(db_error)
     }
 
     /// Runs `work` in one transaction that first checks that `caller` still
@@ -439,15 +445,94 @@ fn insert_with(
 }
 
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
-    let scopes: String = row.get(3)?;
     Ok(StoredKey {
         id: row.get(0)?,
         org_id: row.get(1)?,
         name: row.get(2)?,
-        scopes: scopes_from_column(&scopes),
+        scopes: scopes_from_column(row.get_ref(3)?.as_str()?),
         created_at: row.get(4)?,
         exp: row.get(5)?,
     })
+}
+
+/// The reads, each on whichever reader connection [`SqliteStore::read`]
+/// found for it.
+mod reads {
+    use super::*;
+
+    /// The key whose secret hashes to `secret_hash`, if any, and the
+    /// control state, in one statement.
+    pub(super) fn authenticate(
+        conn: &Connection,
+        secret_hash: &SecretHash,
+    ) -> Result<(Option<StoredKey>, ControlState), StoreError> {
+        // One row whether or not the key exists, so that the control state
+        // comes with every lookup.
+        let mut statement = conn
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control)
+                 FROM (SELECT 1) LEFT JOIN api_keys ON secret_hash = ?1"
+            ))
+            .map_err(db_error)?;
+        let (key, state) = statement
+            .query_row(params![secret_hash.as_slice()], |row| {
+                let key = match row.get::<_, Option<String>>(0)? {
+                    Some(_) => Some(key_from_row(row)?),
+                    None => None,
+                };
+                Ok((key, row.get::<_, Option<String>>(6)?))
+            })
+            .map_err(db_error)?;
+        Ok((key, ControlState::from_column(state.as_deref())?))
+    }
+
+    /// The control state alone.
+    pub(super) fn control_state(conn: &Connection) -> Result<ControlState, StoreError> {
+        let state: Option<String> = conn
+            .query_row("SELECT state FROM sandbox_control", [], |row| row.get(0))
+            .optional()
+            .map_err(db_error)?;
+        ControlState::from_column(state.as_deref())
+    }
+
+    /// One page of an organization's keys, and how many it has.
+    pub(super) fn list_keys(
+        conn: &Connection,
+        org_id: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<StoredKey>, u64), StoreError> {
+        // Both reads in one transaction, so `total` matches the page.
+        conn.prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .map_err(db_error)?;
+        let result = (|| {
+            let total: i64 = conn
+                .prepare_cached("SELECT key_count FROM orgs WHERE id = ?1")?
+                .query_row(params![org_id], |row| row.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let keys = conn
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1
+                     ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
+                ))?
+                .query_map(
+                    params![
+                        org_id,
+                        i64::try_from(limit).unwrap_or(i64::MAX),
+                        i64::try_from(offset).unwrap_or(i64::MAX)
+                    ],
+                    key_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((keys, u64::try_from(total).unwrap_or(0)))
+        })();
+        conn.prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map_err(db_error)?;
+        result.map_err(db_error)
+    }
 }
 
 impl Store for SqliteStore {
@@ -487,7 +572,7 @@ impl Store for SqliteStore {
         secret_hash: &'a SecretHash,
     ) -> StoreFuture<'a, Option<StoredKey>> {
         let secret_hash = *secret_hash;
-        self.run(move |db| db.key_by_secret_hash(&secret_hash))
+        self.read(move |conn| Ok(reads::authenticate(conn, &secret_hash)?.0))
     }
 
     fn authenticate<'a>(
@@ -495,11 +580,11 @@ impl Store for SqliteStore {
         secret_hash: &'a SecretHash,
     ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
         let secret_hash = *secret_hash;
-        self.run(move |db| db.authenticate(&secret_hash))
+        self.read(move |conn| reads::authenticate(conn, &secret_hash))
     }
 
     fn control_state(&self) -> StoreFuture<'_, ControlState> {
-        self.run(|db| db.control_state())
+        self.read(reads::control_state)
     }
 
     fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)> {
@@ -513,7 +598,7 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
         let org_id = org_id.to_owned();
-        self.run(move |db| db.list_keys(&org_id, offset, limit))
+        self.read(move |conn| reads::list_keys(conn, &org_id, offset, limit))
     }
 
     fn delete_key<'a>(

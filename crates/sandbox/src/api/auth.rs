@@ -79,7 +79,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         if let Some(note) = &note {
             note.key_id(&key.id);
         }
-        if !key.scopes.iter().any(|s| s == ADMIN_SCOPE.as_str()) {
+        if !key.scopes.contains(&ADMIN_SCOPE) {
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 format!("This operation needs the scope `{ADMIN_SCOPE}`."),

@@ -36,7 +36,7 @@ fn key(org_id: &str, i: usize) -> (StoredKey, SecretHash) {
         id: format!("{i:032x}"),
         org_id: org_id.to_owned(),
         name: format!("k{i}"),
-        scopes: vec!["workspace.file:upload".to_owned()],
+        scopes: vec![alphamoon_client::Scope::WorkspaceFileUpload],
         created_at: i as i64,
         exp: i64::MAX,
     };
@@ -83,6 +83,10 @@ async fn in_memory_reads_and_writes_mix_without_errors() {
                     assert!(total >= seen, "the total never goes back");
                     assert_eq!(page.len() as u64, total.min(100), "page matches total");
                     seen = total;
+                    // A free reader answers in place, without yielding
+                    // until the task's budget runs out; on this one thread
+                    // the writer would wait out hundreds of reads each time.
+                    tokio::task::yield_now().await;
                 }
             })
         })
@@ -132,4 +136,42 @@ fn a_database_from_a_newer_sandbox_is_refused_and_left_alone() {
         .and_then(|conn| conn.query_row("PRAGMA user_version", [], |row| row.get(0)))
         .expect("read");
     assert_eq!(version, newer, "the refusal changed nothing");
+}
+
+/// A read that cannot start at once (here: an in-memory write holds the
+/// database) does not fail: it moves off the async worker and waits for
+/// the write, and sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_must_wait_waits_off_the_worker() {
+    use std::sync::atomic::AtomicBool;
+
+    let store = SqliteStore::in_memory().expect("store");
+    org(&store, "org").await;
+    let released = Arc::new(AtomicBool::new(false));
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let writer = {
+        let (store, released) = (store.clone(), Arc::clone(&released));
+        std::thread::spawn(move || {
+            let conn = store.db.write();
+            let (k, hash) = key("org", 1);
+            insert_with(
+                &mut conn.prepare_cached(INSERT_KEY).expect("prepare"),
+                &k,
+                &hash,
+            )
+            .expect("insert");
+            held_tx.send(()).expect("signal");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            released.store(true, Ordering::SeqCst);
+        })
+    };
+    held_rx.recv().expect("the write holds the database");
+
+    let (page, _) = store.list_keys("org", 0, 10).await.expect("the read waits");
+    assert!(
+        released.load(Ordering::SeqCst),
+        "the read ran after the write"
+    );
+    assert_eq!(page.len(), 2, "and saw it");
+    writer.join().expect("writer");
 }
