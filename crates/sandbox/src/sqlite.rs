@@ -82,6 +82,8 @@ struct Db {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// The API's writes, waiting for the next group commit.
+    pending: group_commit::Pending,
     /// In memory only: readers share it, the writer holds it alone.
     memdb_gate: Option<RwLock<()>>,
 }
@@ -178,6 +180,44 @@ impl SqliteStore {
             tokio::task::spawn_blocking(move || waiting(&db.read(), work))
                 .await
                 .map_err(StoreError::failed)?
+        })
+    }
+
+    /// Runs `work` for `caller` in the next group commit (see
+    /// [`group_commit`]), after checking, in the same transaction, that
+    /// `caller` still exists and has not expired. The transaction holds the
+    /// write lock from its start (`BEGIN IMMEDIATE`), so no delete, from
+    /// this process or another, can land between the check and the write.
+    fn write_as<T: Send + 'static>(
+        &self,
+        caller: Acting<'_>,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreFuture<'static, Write<T>> {
+        let (caller_id, now) = (caller.key_id.to_owned(), caller.now);
+        let db = Arc::clone(&self.db);
+        Box::pin(async move {
+            let (outcome, then) = db.pending.push(move |conn| {
+                let live: bool = conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = ?1 AND exp > ?2)",
+                    )
+                    .and_then(|mut s| s.query_row(params![caller_id, now], |row| row.get(0)))
+                    .map_err(db_error)?;
+                if !live {
+                    return Ok(Write::CallerGone);
+                }
+                work(conn).map(Write::Done).map_err(db_error)
+            });
+            if let group_commit::Then::Lead = then {
+                // Not awaited: the leader may go on to commit later writes
+                // than this one, and its outcome arrives on its own.
+                drop(tokio::task::spawn_blocking(move || {
+                    db.pending.lead(|| db.write());
+                }));
+            }
+            outcome
+                .await
+                .map_err(|_| StoreError::failed("a write was dropped before its commit"))?
         })
     }
 
@@ -280,6 +320,7 @@ impl Db {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                pending: group_commit::Pending::default(),
                 memdb_gate,
             }),
         })
@@ -393,31 +434,6 @@ impl Db {
         .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
         Ok((true, state))
-    }
-
-    /// Runs `work` in one transaction that first checks that `caller` still
-    /// exists and has not expired. The transaction takes the write lock
-    /// before that check (`BEGIN IMMEDIATE`), so no delete, from this
-    /// process or another, can land between the check and the write.
-    fn write_as<T>(
-        &self,
-        caller: Acting<'_>,
-        work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Write<T>, StoreError> {
-        let mut conn = self.write();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        let live: bool = tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = ?1 AND exp > ?2)")
-            .and_then(|mut s| s.query_row(params![caller.key_id, caller.now], |row| row.get(0)))
-            .map_err(db_error)?;
-        if !live {
-            return Ok(Write::CallerGone);
-        }
-        let result = work(&tx).map_err(db_error)?;
-        tx.commit().map_err(db_error)?;
-        Ok(Write::Done(result))
     }
 }
 
@@ -551,19 +567,12 @@ impl Store for SqliteStore {
         key: &'a StoredKey,
         secret_hash: &'a SecretHash,
     ) -> StoreFuture<'a, Write<()>> {
-        let (caller_id, now) = (caller.key_id.to_owned(), caller.now);
         let (key, secret_hash) = (key.clone(), *secret_hash);
-        self.run(move |db| {
-            let caller = Acting {
-                key_id: &caller_id,
-                now,
-            };
-            db.write_as(caller, |tx| {
-                insert_with(&mut tx.prepare_cached(INSERT_KEY)?, &key, &secret_hash)?;
-                tx.prepare_cached(ADJUST_COUNT)?
-                    .execute(params![1, key.org_id])?;
-                Ok(())
-            })
+        self.write_as(caller, move |conn| {
+            insert_with(&mut conn.prepare_cached(INSERT_KEY)?, &key, &secret_hash)?;
+            conn.prepare_cached(ADJUST_COUNT)?
+                .execute(params![1, key.org_id])?;
+            Ok(())
         })
     }
 
@@ -607,23 +616,16 @@ impl Store for SqliteStore {
         org_id: &'a str,
         key_id: &'a str,
     ) -> StoreFuture<'a, Write<bool>> {
-        let (caller_id, now) = (caller.key_id.to_owned(), caller.now);
         let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
-        self.run(move |db| {
-            let caller = Acting {
-                key_id: &caller_id,
-                now,
-            };
-            db.write_as(caller, |tx| {
-                let deleted = tx
-                    .prepare_cached("DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2")?
-                    .execute(params![key_id, org_id])?;
-                if deleted == 1 {
-                    tx.prepare_cached(ADJUST_COUNT)?
-                        .execute(params![-1, org_id])?;
-                }
-                Ok(deleted == 1)
-            })
+        self.write_as(caller, move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2")?
+                .execute(params![key_id, org_id])?;
+            if deleted == 1 {
+                conn.prepare_cached(ADJUST_COUNT)?
+                    .execute(params![-1, org_id])?;
+            }
+            Ok(deleted == 1)
         })
     }
 
@@ -690,5 +692,6 @@ impl Store for SqliteStore {
     }
 }
 
+mod group_commit;
 #[cfg(test)]
 mod tests;

@@ -41,7 +41,7 @@ pub struct StoredKey {
 
 /// A failure of the storage backend. Its text is logged, never sent to
 /// clients.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum StoreError {
     /// The database cannot be reached or is busy: the same request may
     /// succeed later, and clients are told so (503 with `Retry-After`).

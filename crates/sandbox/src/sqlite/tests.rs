@@ -175,3 +175,70 @@ async fn a_read_that_must_wait_waits_off_the_worker() {
     assert_eq!(page.len(), 2, "and saw it");
     writer.join().expect("writer");
 }
+
+/// Writes made at once are committed in groups, yet each keeps its own
+/// outcome: one that fails (a secret already stored) or whose caller is
+/// gone changes nothing, and every other write lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_committed_together_keep_their_own_outcomes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("sandbox.db")).expect("store");
+    let (admin, admin_hash) = key("org", 1_000_000);
+    add_org(&store, "org", admin.clone(), admin_hash)
+        .await
+        .expect("org");
+    let live = Acting {
+        key_id: &admin.id,
+        now: 0,
+    };
+    let gone = Acting {
+        key_id: "ffffffffffffffffffffffffffffffff",
+        now: 0,
+    };
+
+    let writes = (0..64).map(|i| {
+        let store = store.clone();
+        let (k, mut hash) = key("org", i);
+        let clash = i % 8 == 3;
+        if clash {
+            hash = admin_hash;
+        }
+        let caller = if i % 8 == 5 { gone } else { live };
+        let (key_id, now) = (caller.key_id.to_owned(), caller.now);
+        tokio::spawn(async move {
+            let caller = Acting {
+                key_id: &key_id,
+                now,
+            };
+            (i, clash, store.insert_key_as(caller, &k, &hash).await)
+        })
+    });
+    let mut landed = 0;
+    for write in writes.collect::<Vec<_>>() {
+        let (i, clash, outcome) = write.await.expect("task");
+        match (clash, i % 8 == 5, outcome) {
+            (true, _, outcome) => assert!(outcome.is_err(), "write {i} reused a secret"),
+            (false, true, outcome) => {
+                assert!(
+                    matches!(outcome, Ok(Write::CallerGone)),
+                    "write {i}: caller gone"
+                );
+            }
+            (false, false, outcome) => {
+                assert!(
+                    matches!(outcome, Ok(Write::Done(()))),
+                    "write {i}: {outcome:?}"
+                );
+                landed += 1;
+            }
+        }
+    }
+    let (page, total) = store.list_keys("org", 0, 100).await.expect("list");
+    assert_eq!(landed, 48);
+    assert_eq!(
+        total,
+        1 + landed,
+        "the count moved with each write that landed"
+    );
+    assert_eq!(page.len() as u64, total);
+}
