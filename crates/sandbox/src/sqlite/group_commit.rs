@@ -126,9 +126,13 @@ impl Pending {
             roll_back(conn);
         }
         let begun = execute(conn, "BEGIN IMMEDIATE");
+        // Some failures (a full disk, an I/O error) make SQLite roll the
+        // whole transaction back. A write after that must not run: its
+        // savepoint would open a transaction of its own and commit it on
+        // release, while the group's commit fails and reports it failed.
         let deliveries: Vec<Deliver> = jobs
             .into_iter()
-            .map(|job| job(begun.is_ok().then_some(conn)))
+            .map(|job| job((begun.is_ok() && !conn.is_autocommit()).then_some(conn)))
             .collect();
         let committed = begun.and_then(|()| execute(conn, "COMMIT"));
         if committed.is_err() && !conn.is_autocommit() {
