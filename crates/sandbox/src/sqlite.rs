@@ -356,14 +356,7 @@ impl Db {
             }),
             None => None,
         };
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        let conn = (0..self.readers.len()).find_map(|i| {
-            match self.readers[(start + i) % self.readers.len()].try_lock() {
-                Ok(conn) => Some(conn),
-                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            }
-        })?;
+        let conn = self.free_reader().ok()?;
         Some(Held {
             conn,
             _shared: shared,
@@ -376,23 +369,28 @@ impl Db {
             .memdb_gate
             .as_ref()
             .map(|gate| gate.read().unwrap_or_else(|p| p.into_inner()));
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        let conn = (0..self.readers.len())
-            .find_map(|i| {
-                self.readers[(start + i) % self.readers.len()]
-                    .try_lock()
-                    .ok()
-            })
-            .unwrap_or_else(|| {
-                self.readers[start % self.readers.len()]
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-            });
+        let conn = self
+            .free_reader()
+            .unwrap_or_else(|busy| busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         Held {
             conn,
             _shared: shared,
             _exclusive: None,
         }
+    }
+
+    /// A reader connection nobody holds, trying each in turn from the next
+    /// in rotation; or, when all are held, that next one to wait for.
+    fn free_reader(&self) -> Result<MutexGuard<'_, Connection>, &Mutex<Connection>> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let count = self.readers.len();
+        (0..count)
+            .find_map(|i| match self.readers[(start + i) % count].try_lock() {
+                Ok(conn) => Some(conn),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            })
+            .ok_or(&self.readers[start % count])
     }
 
     fn bulk_insert(&self, keys: &[(StoredKey, SecretHash)]) -> Result<(), StoreError> {
