@@ -103,26 +103,87 @@ impl Drop for InFlight {
     }
 }
 
-/// `text` with each key-shaped run (`amk_`, raw or percent-encoded, and
-/// what follows it) replaced by `[redacted]`: a careless caller may put
-/// its secret in the path where an id belongs, or in the query, and the
-/// journal must not keep it.
+/// `text` with each key-shaped run replaced by `[redacted]`: a careless
+/// caller may put its secret in the path where an id belongs, or in the
+/// query, and the journal must not keep it. The match is made on the text
+/// as a server percent-decodes it, so `%61mk%5F…` is cut as surely as
+/// `amk_…`; a run ends at the first character a secret cannot hold.
 fn redact(text: &str) -> String {
-    const PREFIXES: [&str; 3] = [crate::keys::SECRET_PREFIX, "amk%5F", "amk%5f"];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((at, prefix)) = PREFIXES
-        .iter()
-        .filter_map(|p| rest.find(p).map(|at| (at, p)))
-        .min()
-    {
-        out.push_str(&rest[..at]);
-        out.push_str("[redacted]");
-        rest = &rest[at + prefix.len()..];
-        rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '%');
+    let prefix = crate::keys::SECRET_PREFIX;
+    // Every request passes here; most have nothing that could decode to
+    // a secret.
+    if !text.contains('%') && !text.contains(prefix) {
+        return text.to_owned();
     }
-    out.push_str(rest);
+    let units = decoded_units(text.as_bytes());
+    let prefix = prefix.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut at = 0;
+    while at < units.len() {
+        let rest = &units[at..];
+        if !rest
+            .iter()
+            .map(|unit| unit.byte)
+            .take(prefix.len())
+            .eq(prefix.iter().copied())
+        {
+            at += 1;
+            continue;
+        }
+        let body = rest[prefix.len()..]
+            .iter()
+            .take_while(|unit| unit.byte.is_ascii_alphanumeric())
+            .count();
+        let last = &rest[prefix.len() + body - 1];
+        // Both ends sit on ASCII bytes, so both are char boundaries.
+        out.push_str(&text[copied..rest[0].start]);
+        out.push_str("[redacted]");
+        copied = last.end;
+        at += prefix.len() + body;
+    }
+    out.push_str(&text[copied..]);
     out
+}
+
+/// One byte of a URI component as a server decodes it: a `%XX` escape or
+/// a literal byte, with the span of `text` it came from.
+#[derive(Debug)]
+struct DecodedUnit {
+    start: usize,
+    end: usize,
+    byte: u8,
+}
+
+fn decoded_units(text: &[u8]) -> Vec<DecodedUnit> {
+    let mut units = Vec::with_capacity(text.len());
+    let mut at = 0;
+    while at < text.len() {
+        let escape = match text.get(at..at + 3) {
+            Some(&[b'%', high, low]) => hex_digit(high).zip(hex_digit(low)),
+            _ => None,
+        };
+        let (byte, len) = match escape {
+            Some((high, low)) => (high * 16 + low, 3),
+            None => (text[at], 1),
+        };
+        units.push(DecodedUnit {
+            start: at,
+            end: at + len,
+            byte,
+        });
+        at += len;
+    }
+    units
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// The middleware: journals vendor API requests (not the control plane's
@@ -179,9 +240,23 @@ mod tests {
         );
         assert_eq!(
             redact(&format!("limit=5&key={key}&x=amk%5Fabc%2B1&y=1")),
-            "limit=5&key=[redacted]&x=[redacted]&y=1"
+            "limit=5&key=[redacted]&x=[redacted]%2B1&y=1"
         );
+        let body = &key[crate::keys::SECRET_PREFIX.len()..];
+        for encoded in [
+            format!("%61mk_{body}"),
+            format!("am%6B%5f{body}"),
+            format!("%61%6D%6B%5F{}", percent_encode_all(body)),
+        ] {
+            assert_eq!(redact(&format!("k={encoded}&y=1")), "k=[redacted]&y=1");
+        }
         assert_eq!(redact("offset=0&limit=100"), "offset=0&limit=100");
         assert_eq!(redact("amk_"), "[redacted]");
+        assert_eq!(redact("%zz%4%"), "%zz%4%");
+        assert_eq!(redact("é/amk_x/é"), "é/[redacted]/é");
+    }
+
+    fn percent_encode_all(text: &str) -> String {
+        text.bytes().map(|b| format!("%{b:02X}")).collect()
     }
 }
