@@ -104,7 +104,10 @@ struct DatabaseArgs {
         long,
         value_name = "URL",
         env = "ALPHAMOON_SANDBOX_DATABASE_URL",
-        hide_env_values = true
+        hide_env_values = true,
+        // `VAR=$UNSET_VAR` must not pass for a URL, nor quietly leave
+        // each replica on a SQLite file of its own.
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
     )]
     database_url: Option<String>,
 
@@ -135,6 +138,39 @@ impl DatabaseArgs {
             ),
         })
     }
+
+    /// The files a SQLite database on disk lives in, as they resolve: the
+    /// database and the companions SQLite keeps beside it. None in memory
+    /// or on PostgreSQL.
+    fn sqlite_files(&self) -> Vec<PathBuf> {
+        if self.in_memory || self.database_url.is_some() {
+            return Vec::new();
+        }
+        let Some(db) = resolved(&self.db) else {
+            return Vec::new();
+        };
+        let companions = ["-wal", "-shm", "-journal"].map(|suffix| {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        });
+        std::iter::once(db).chain(companions).collect()
+    }
+}
+
+/// Where `path` leads once symlinks resolve; for a file not there yet, its
+/// resolved directory and its name. `None` if its directory is not there.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(existing) = std::fs::canonicalize(path) {
+        return Some(existing);
+    }
+    let name = path.file_name()?;
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+    Some(
+        std::fs::canonicalize(dir.unwrap_or(Path::new(".")))
+            .ok()?
+            .join(name),
+    )
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +354,16 @@ fn check_descriptors(max_connections: u64) -> Result<(), String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     check_descriptors(args.max_connections)?;
+    // The key is renamed into place over whatever is there: over the
+    // database, that would destroy it.
+    if let Some(key_file) = &args.bootstrap_key_file
+        && resolved(key_file).is_some_and(|file| args.database.sqlite_files().contains(&file))
+    {
+        return Err(format!(
+            "--bootstrap-key-file {} is the database or one of its files; choose another path",
+            key_file.display()
+        ));
+    }
     let control_token = args
         .control_token_file
         .as_deref()

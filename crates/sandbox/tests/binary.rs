@@ -298,6 +298,17 @@ fn two_databases_at_once_are_a_usage_error_and_the_url_is_never_shown() {
         );
     }
     assert!(!db.exists(), "a refused start created the SQLite file");
+    // An empty URL is a usage error, and leaves no SQLite file behind.
+    let output = refused(
+        Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env("ALPHAMOON_SANDBOX_DATABASE_URL", ""),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--database-url"), "{stderr}");
+    assert!(!dir.path().join("sandbox.db").exists());
     // The env var's value stays out of --help too.
     let help = Command::new(BIN)
         .arg("--help")
@@ -412,6 +423,64 @@ fn a_bootstrap_that_cannot_write_its_key_stores_nothing() {
     let page = runtime
         .block_on(client(&url, &admin).list_api_keys().send())
         .expect("the bootstrap key works")
+        .into_inner();
+    assert_eq!(page.pagination.total, 1);
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+}
+
+#[test]
+fn a_bootstrap_key_file_on_the_database_is_refused_and_the_database_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut server, _) = start(dir.path());
+    let admin = std::fs::read_to_string(dir.path().join("admin.key")).expect("key written");
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+    let before = db_bytes(dir.path());
+    let db = dir.path().join("sandbox.db");
+    let link = dir.path().join("link.key");
+    std::os::unix::fs::symlink(&db, &link).expect("symlink");
+    for key_file in [
+        db.clone(),
+        dir.path().join("sandbox.db-wal"),
+        dir.path().join(".").join("sandbox.db-shm"),
+        link,
+    ] {
+        let output = refused(
+            Command::new(BIN)
+                .args(["--listen", "127.0.0.1:0", "--db"])
+                .arg(&db)
+                .arg("--bootstrap-key-file")
+                .arg(&key_file),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("is the database or one of its files"),
+            "{key_file:?}: {stderr}"
+        );
+        assert_eq!(
+            db_bytes(dir.path()),
+            before,
+            "{key_file:?} touched the database"
+        );
+    }
+    // On a fresh database the key would have been written over the
+    // database the server had just created.
+    let fresh = dir.path().join("fresh.db");
+    let output = refused(
+        Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(&fresh)
+            .arg("--bootstrap-key-file")
+            .arg(&fresh),
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is the database"));
+    assert!(!fresh.exists(), "a refused start created the database");
+    let (mut server, url) = start(dir.path());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let page = runtime
+        .block_on(client(&url, &admin).list_api_keys().send())
+        .expect("the first admin key still works")
         .into_inner();
     assert_eq!(page.pagination.total, 1);
     server.kill().expect("kill");
