@@ -332,28 +332,41 @@ async fn create_org(database: &DatabaseArgs, name: &str, filler_keys: usize) -> 
     Ok(())
 }
 
-/// File descriptors kept beyond `--max-connections`: the listener, the
-/// database's connections and files, standard streams.
+/// File descriptors kept beyond `--max-connections` and the PostgreSQL
+/// pool: the listener, SQLite's connections and files, standard streams.
 const RESERVED_FDS: u64 = 64;
 
 /// Raises this process's open-file limit as far as the system allows and
-/// checks that `max_connections` fits under it. Otherwise the cap would not
-/// protect anything: accept would fail for want of descriptors first.
-fn check_descriptors(max_connections: u64) -> Result<(), String> {
+/// checks that `max_connections`, with the database's own connections,
+/// fits under it. Otherwise the cap would not protect anything: accept
+/// would fail for want of descriptors first.
+fn check_descriptors(max_connections: u64, database: &DatabaseArgs) -> Result<(), String> {
     let limit = rlimit::increase_nofile_limit(u64::MAX)
         .map_err(|e| format!("cannot read the open-file limit: {e}"))?;
-    if max_connections.saturating_add(RESERVED_FDS) > limit {
+    let pool = if database.database_url.is_some() {
+        database.database_pool_size
+    } else {
+        0
+    };
+    let needed = max_connections
+        .saturating_add(pool)
+        .saturating_add(RESERVED_FDS);
+    if needed > limit {
+        let with_pool = if pool > 0 {
+            format!(" with --database-pool-size {pool}")
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "--max-connections {max_connections} needs {} file descriptors, but this process may \
-             open {limit}; lower --max-connections or raise the limit (ulimit -n)",
-            max_connections + RESERVED_FDS
+            "--max-connections {max_connections}{with_pool} needs {needed} file descriptors, but \
+             this process may open {limit}; lower them or raise the limit (ulimit -n)"
         ));
     }
     Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    check_descriptors(args.max_connections)?;
+    check_descriptors(args.max_connections, &args.database)?;
     // The key is renamed into place over whatever is there: over the
     // database, that would destroy it.
     if let Some(key_file) = &args.bootstrap_key_file

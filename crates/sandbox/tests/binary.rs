@@ -522,6 +522,17 @@ fn a_connection_cap_the_open_file_limit_cannot_honour_is_refused() {
     )));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--max-connections 1024"), "{stderr}");
+    // The PostgreSQL pool's connections count too, and are checked before
+    // any is opened.
+    let output = refused(Command::new("sh").arg("-c").arg(format!(
+        "ulimit -n 256 && exec '{BIN}' --listen 127.0.0.1:0 --max-connections 100 \
+         --database-url postgres://sandbox@127.0.0.1:1/sandbox --database-pool-size 200"
+    )));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--max-connections 100 with --database-pool-size 200 needs 364"),
+        "{stderr}"
+    );
 }
 
 #[cfg(unix)]
