@@ -139,31 +139,32 @@ impl DatabaseArgs {
         })
     }
 
-    /// The files a SQLite database on disk lives in, as they resolve: the
-    /// database and the companions SQLite keeps beside it. None in memory
-    /// or on PostgreSQL.
+    /// The paths a SQLite database on disk may occupy: the database and
+    /// the companions SQLite keeps beside it, both where `--db` names them
+    /// and where its symlinks lead (SQLite follows them, dangling or not).
+    /// None in memory or on PostgreSQL.
     fn sqlite_files(&self) -> Vec<PathBuf> {
         if self.in_memory || self.database_url.is_some() {
             return Vec::new();
         }
-        let Some(db) = resolved(&self.db) else {
-            return Vec::new();
-        };
-        let companions = ["-wal", "-shm", "-journal"].map(|suffix| {
-            let mut name = db.clone().into_os_string();
-            name.push(suffix);
-            PathBuf::from(name)
-        });
-        std::iter::once(db).chain(companions).collect()
+        let mut files = Vec::new();
+        for db in in_resolved_dir(&self.db)
+            .into_iter()
+            .chain(followed(&self.db))
+        {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut name = db.clone().into_os_string();
+                name.push(suffix);
+                files.push(PathBuf::from(name));
+            }
+        }
+        files
     }
 }
 
-/// Where `path` leads once symlinks resolve; for a file not there yet, its
-/// resolved directory and its name. `None` if its directory is not there.
-fn resolved(path: &Path) -> Option<PathBuf> {
-    if let Ok(existing) = std::fs::canonicalize(path) {
-        return Some(existing);
-    }
+/// `path` with its directory resolved and its last component as it is,
+/// which is what `rename` replaces. `None` if the directory is not there.
+fn in_resolved_dir(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?;
     let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
     Some(
@@ -171,6 +172,20 @@ fn resolved(path: &Path) -> Option<PathBuf> {
             .ok()?
             .join(name),
     )
+}
+
+/// Where `path` leads once every symlink, the last one included, is
+/// followed, even to a file that is not there yet.
+fn followed(path: &Path) -> Option<PathBuf> {
+    let mut at = in_resolved_dir(path)?;
+    // As many links as Linux follows before it gives up.
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&at) else {
+            return Some(at);
+        };
+        at = in_resolved_dir(&at.parent()?.join(target))?;
+    }
+    None
 }
 
 #[derive(Debug, Args)]
@@ -370,7 +385,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // The key is renamed into place over whatever is there: over the
     // database, that would destroy it.
     if let Some(key_file) = &args.bootstrap_key_file
-        && resolved(key_file).is_some_and(|file| args.database.sqlite_files().contains(&file))
+        && in_resolved_dir(key_file)
+            .is_some_and(|file| args.database.sqlite_files().contains(&file))
     {
         return Err(format!(
             "--bootstrap-key-file {} is the database or one of its files; choose another path",

@@ -438,13 +438,10 @@ fn a_bootstrap_key_file_on_the_database_is_refused_and_the_database_kept() {
     server.wait().expect("reaped");
     let before = db_bytes(dir.path());
     let db = dir.path().join("sandbox.db");
-    let link = dir.path().join("link.key");
-    std::os::unix::fs::symlink(&db, &link).expect("symlink");
     for key_file in [
         db.clone(),
         dir.path().join("sandbox.db-wal"),
         dir.path().join(".").join("sandbox.db-shm"),
-        link,
     ] {
         let output = refused(
             Command::new(BIN)
@@ -476,6 +473,19 @@ fn a_bootstrap_key_file_on_the_database_is_refused_and_the_database_kept() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("is the database"));
     assert!(!fresh.exists(), "a refused start created the database");
+    // SQLite follows a symlink to a database not made yet, and makes it
+    // where the link leads.
+    let (link, target) = (dir.path().join("link.db"), dir.path().join("target.db"));
+    std::os::unix::fs::symlink("target.db", &link).expect("symlink");
+    let output = refused(
+        Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(&link)
+            .arg("--bootstrap-key-file")
+            .arg(&target),
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is the database"));
+    assert!(!target.exists(), "a refused start created the database");
     let (mut server, url) = start(dir.path());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let page = runtime

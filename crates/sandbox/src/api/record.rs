@@ -105,9 +105,11 @@ impl Drop for InFlight {
 
 /// `text` with each key-shaped run replaced by `[redacted]`: a careless
 /// caller may put its secret in the path where an id belongs, or in the
-/// query, and the journal must not keep it. The match is made on the text
-/// as a server percent-decodes it, so `%61mk%5F…` is cut as surely as
-/// `amk_…`; a run ends at the first character a secret cannot hold.
+/// query, and the journal must not keep it. Runs are found both in the raw
+/// text and in the text as a server percent-decodes it, so `%61mk%5F…` is
+/// cut as surely as `amk_…`, and so is `%5amk_…`, whose escape hides the
+/// raw `a`. A run ends at the first character a secret cannot hold;
+/// overlapping runs (`amk_amk_…`) are cut as one.
 fn redact(text: &str) -> String {
     let prefix = crate::keys::SECRET_PREFIX;
     // Every request passes here; most have nothing that could decode to
@@ -115,39 +117,55 @@ fn redact(text: &str) -> String {
     if !text.contains('%') && !text.contains(prefix) {
         return text.to_owned();
     }
-    let units = decoded_units(text.as_bytes());
-    let prefix = prefix.as_bytes();
+    let raw: Vec<DecodedUnit> = (0..text.len())
+        .map(|at| DecodedUnit {
+            start: at,
+            end: at + 1,
+            byte: text.as_bytes()[at],
+        })
+        .collect();
+    let mut runs = key_runs(&raw, prefix.as_bytes());
+    runs.extend(key_runs(&decoded_units(text.as_bytes()), prefix.as_bytes()));
+    runs.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
+    for (start, end) in runs {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    // Every run starts and ends on an ASCII byte, so on a char boundary.
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
-    let mut at = 0;
-    while at < units.len() {
-        let rest = &units[at..];
-        if !rest
-            .iter()
-            .map(|unit| unit.byte)
-            .take(prefix.len())
-            .eq(prefix.iter().copied())
-        {
-            at += 1;
-            continue;
-        }
-        let body = rest[prefix.len()..]
-            .iter()
-            .take_while(|unit| unit.byte.is_ascii_alphanumeric())
-            .count();
-        let last = &rest[prefix.len() + body - 1];
-        // Both ends sit on ASCII bytes, so both are char boundaries.
-        out.push_str(&text[copied..rest[0].start]);
+    for (start, end) in merged {
+        out.push_str(&text[copied..start]);
         out.push_str("[redacted]");
-        copied = last.end;
-        at += prefix.len() + body;
+        copied = end;
     }
     out.push_str(&text[copied..]);
     out
 }
 
-/// One byte of a URI component as a server decodes it: a `%XX` escape or
-/// a literal byte, with the span of `text` it came from.
+/// The spans of `text` (as `units` of it) that hold `prefix` and the
+/// alphanumeric run after it, one for each place `prefix` starts.
+fn key_runs(units: &[DecodedUnit], prefix: &[u8]) -> Vec<(usize, usize)> {
+    (0..units.len())
+        .filter(|&at| {
+            let bytes = units[at..].iter().map(|unit| unit.byte);
+            bytes.take(prefix.len()).eq(prefix.iter().copied())
+        })
+        .map(|at| {
+            let body = units[at + prefix.len()..]
+                .iter()
+                .take_while(|unit| unit.byte.is_ascii_alphanumeric())
+                .count();
+            (units[at].start, units[at + prefix.len() + body - 1].end)
+        })
+        .collect()
+}
+
+/// One byte of a URI component, with the span of the text it came from:
+/// a literal byte, or a `%XX` escape as a server decodes it.
 #[derive(Debug)]
 struct DecodedUnit {
     start: usize,
@@ -249,6 +267,20 @@ mod tests {
             format!("%61%6D%6B%5F{}", percent_encode_all(body)),
         ] {
             assert_eq!(redact(&format!("k={encoded}&y=1")), "k=[redacted]&y=1");
+        }
+        // An escape that swallows the raw `a` does not hide the raw key,
+        // and a doubled prefix does not leave the body behind.
+        for (sloppy, kept) in [
+            (format!("%5{key}"), "%5"),
+            (format!("%a{key}"), "%a"),
+            (format!("amk_{key}"), ""),
+            (format!("amk%5f{key}"), ""),
+            (format!("amk_xyz{key}"), ""),
+        ] {
+            assert_eq!(
+                redact(&format!("k={sloppy}&y=1")),
+                format!("k={kept}[redacted]&y=1"),
+            );
         }
         assert_eq!(redact("offset=0&limit=100"), "offset=0&limit=100");
         assert_eq!(redact("amk_"), "[redacted]");
