@@ -41,6 +41,32 @@ fn refused(command: &mut Command) -> std::process::Output {
     output
 }
 
+/// The stderr of a start on `db` bootstrapping `key_file`, which should
+/// refuse.
+fn bootstrap_refused(db: &Path, key_file: &Path) -> String {
+    let output = refused(
+        Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .arg("--bootstrap-key-file")
+            .arg(key_file),
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Checks that `admin` works on `server` and is its only key, then stops
+/// `server`.
+fn assert_only_key_is(mut server: Child, url: &str, admin: &str) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let page = runtime
+        .block_on(client(url, admin).list_api_keys().send())
+        .expect("the admin key works")
+        .into_inner();
+    assert_eq!(page.pagination.total, 1);
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+}
+
 fn client(url: &str, secret: &str) -> Client {
     Client::builder(secret)
         .base_url(url)
@@ -402,14 +428,7 @@ fn a_bootstrap_that_cannot_write_its_key_stores_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("sandbox.db");
     let unwritable = dir.path().join("no such directory").join("admin.key");
-    let output = refused(
-        Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--db"])
-            .arg(&db)
-            .arg("--bootstrap-key-file")
-            .arg(&unwritable),
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = bootstrap_refused(&db, &unwritable);
     assert!(
         stderr.contains("cannot write the bootstrap key"),
         "{stderr}"
@@ -417,16 +436,9 @@ fn a_bootstrap_that_cannot_write_its_key_stores_nothing() {
     // Nothing was stored, so the next start, with a writable path,
     // bootstraps as on day one (on a database that held an organization it
     // would write no key file).
-    let (mut server, url) = start(dir.path());
+    let (server, url) = start(dir.path());
     let admin = std::fs::read_to_string(dir.path().join("admin.key")).expect("key written");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let page = runtime
-        .block_on(client(&url, &admin).list_api_keys().send())
-        .expect("the bootstrap key works")
-        .into_inner();
-    assert_eq!(page.pagination.total, 1);
-    server.kill().expect("kill");
-    server.wait().expect("reaped");
+    assert_only_key_is(server, &url, &admin);
 }
 
 #[test]
@@ -443,58 +455,26 @@ fn a_bootstrap_key_file_on_the_database_is_refused_and_the_database_kept() {
         dir.path().join("sandbox.db-wal"),
         dir.path().join(".").join("sandbox.db-shm"),
     ] {
-        let output = refused(
-            Command::new(BIN)
-                .args(["--listen", "127.0.0.1:0", "--db"])
-                .arg(&db)
-                .arg("--bootstrap-key-file")
-                .arg(&key_file),
-        );
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = bootstrap_refused(&db, &key_file);
         assert!(
             stderr.contains("is the database or one of its files"),
             "{key_file:?}: {stderr}"
         );
-        assert_eq!(
-            db_bytes(dir.path()),
-            before,
-            "{key_file:?} touched the database"
-        );
+        assert_eq!(db_bytes(dir.path()), before, "{key_file:?}");
     }
-    // On a fresh database the key would have been written over the
-    // database the server had just created.
+    // On a fresh database the key would have been renamed over the
+    // database the server had just made: named as such, or behind a
+    // symlink to a file not made yet, which SQLite follows.
     let fresh = dir.path().join("fresh.db");
-    let output = refused(
-        Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--db"])
-            .arg(&fresh)
-            .arg("--bootstrap-key-file")
-            .arg(&fresh),
-    );
-    assert!(String::from_utf8_lossy(&output.stderr).contains("is the database"));
-    assert!(!fresh.exists(), "a refused start created the database");
-    // SQLite follows a symlink to a database not made yet, and makes it
-    // where the link leads.
     let (link, target) = (dir.path().join("link.db"), dir.path().join("target.db"));
     std::os::unix::fs::symlink("target.db", &link).expect("symlink");
-    let output = refused(
-        Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0", "--db"])
-            .arg(&link)
-            .arg("--bootstrap-key-file")
-            .arg(&target),
-    );
-    assert!(String::from_utf8_lossy(&output.stderr).contains("is the database"));
-    assert!(!target.exists(), "a refused start created the database");
-    let (mut server, url) = start(dir.path());
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let page = runtime
-        .block_on(client(&url, &admin).list_api_keys().send())
-        .expect("the first admin key still works")
-        .into_inner();
-    assert_eq!(page.pagination.total, 1);
-    server.kill().expect("kill");
-    server.wait().expect("reaped");
+    for (db, key_file) in [(&fresh, &fresh), (&link, &target)] {
+        let stderr = bootstrap_refused(db, key_file);
+        assert!(stderr.contains("is the database"), "{key_file:?}: {stderr}");
+        assert!(!key_file.exists(), "a refused start made {key_file:?}");
+    }
+    let (server, url) = start(dir.path());
+    assert_only_key_is(server, &url, &admin);
 }
 
 #[test]
