@@ -31,6 +31,7 @@ mod journal;
 pub mod keys;
 pub mod postgres;
 mod ratelimit;
+mod redact;
 mod server;
 pub mod sqlite;
 pub mod store;

@@ -123,6 +123,14 @@ impl SqliteStore {
     /// Opens (creating if need be) the database file at `path`, and brings
     /// its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // The bundled SQLite reads any name that starts with `file:` as a
+        // URI, so `file:x.db` would open `x.db`. A path is a path: what the
+        // sandbox checks and prints about it is what SQLite opens.
+        let path = if path.is_relative() {
+            &Path::new(".").join(path)
+        } else {
+            path
+        };
         Db::open(
             path,
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",

@@ -666,6 +666,39 @@ async fn delete_rejects_a_malformed_id() {
 }
 
 #[tokio::test]
+async fn an_error_answer_never_repeats_a_secret_sent_in_the_wrong_place() {
+    let (sandbox, admin) = sandbox().await;
+    let auth = basic(&admin);
+    let body = &admin[alphamoon_sandbox::keys::SECRET_PREFIX.len()..];
+    let future = (Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let create = |json: serde_json::Value| Some(("application/json", json.to_string()));
+    let cases = [
+        ("GET", format!("{KEYS}?{admin}=1"), None),
+        ("GET", format!("{KEYS}?limit={admin}"), None),
+        ("GET", format!("{KEYS}?%61mk%5F{body}=1"), None),
+        ("DELETE", format!("{KEYS}/{admin}"), None),
+        (
+            "POST",
+            KEYS.to_owned(),
+            create(serde_json::json!({"name": "n", "exp": future, "scopes": [admin]})),
+        ),
+        (
+            "POST",
+            KEYS.to_owned(),
+            create(
+                serde_json::json!({"name": "n", "exp": future, "scopes": [], admin.as_str(): 1}),
+            ),
+        ),
+    ];
+    for (method, path, request_body) in cases {
+        let answer = call(&sandbox, method, &path, Some(&auth), request_body).await;
+        assert_eq!(answer.status, 400, "{method} {path}");
+        let text = answer.body.to_string();
+        assert!(!text.contains(&body[..20]), "{method} {path}: {text}");
+    }
+}
+
+#[tokio::test]
 async fn a_key_may_delete_itself_and_is_gone_at_once() {
     let (sandbox, admin) = sandbox().await;
     let org = org_of(&sandbox, &admin).await;

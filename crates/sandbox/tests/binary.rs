@@ -478,6 +478,33 @@ fn a_bootstrap_key_file_on_the_database_is_refused_and_the_database_kept() {
 }
 
 #[test]
+fn a_db_path_starting_with_file_colon_is_a_file_name_not_a_uri() {
+    use std::io::BufRead as _;
+
+    // Read as a URI, `file:x.db` would open `x.db`, and the key would be
+    // renamed over the database.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--db", "file:x.db"])
+        .args(["--bootstrap-key-file", "x.db"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut line = String::new();
+    let stdout = server.stdout.take().expect("stdout");
+    let read = std::io::BufReader::new(stdout).read_line(&mut line);
+    server.kill().expect("kill");
+    server.wait().expect("reaped");
+    read.expect("stdout");
+    assert!(line.starts_with("listening on"), "{line}");
+    assert!(dir.path().join("file:x.db").is_file());
+    let key = std::fs::read_to_string(dir.path().join("x.db")).expect("key written");
+    assert!(alphamoon_sandbox::keys::is_well_formed(key.trim()));
+}
+
+#[test]
 fn numeric_flags_out_of_range_are_refused_at_startup() {
     for (flag, value) in [
         ("--max-key-lifetime-days", "99999999999999999"),

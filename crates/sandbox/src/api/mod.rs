@@ -187,8 +187,19 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
             record::record,
         ))
         .layer(axum::middleware::map_response(problem::finish_response))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span));
     (router, controls)
+}
+
+/// The span of a request's log lines. Unlike tower-http's default it
+/// leaves the query out and redacts the method and path: a careless caller
+/// may have put a secret in any of them.
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %crate::redact::redact(request.method().as_str()),
+        path = %crate::redact::redact(request.uri().path()),
+    )
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use alphamoon_client::types;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::redact::redact;
 use crate::store::StoreError;
 
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -130,8 +131,10 @@ impl IntoResponse for Problem {
             type_: "about:blank".to_owned(),
             title: Some(self.status.canonical_reason().unwrap_or("Error").to_owned()),
             status: Some(i32::from(self.status.as_u16())),
-            detail: Some(self.detail),
-            field: self.field,
+            // A detail or field may repeat what the caller sent, which may
+            // be a secret in the wrong place.
+            detail: Some(redact(&self.detail)),
+            field: self.field.as_deref().map(redact),
             instance: None,
         };
         let mut response = (

@@ -1,0 +1,173 @@
+//! Cutting secrets out of what the sandbox keeps or says: a careless
+//! caller may put its secret in the path where an id belongs, in the
+//! query, in the method, or in a body field's name or value, and neither
+//! the request journal, nor a log line, nor an error answer that repeats
+//! the input may carry it on.
+
+/// `text` with each key-shaped run replaced by `[redacted]`. Runs are found
+/// both in the raw text and in the text as a server percent-decodes it, so
+/// `%61mk%5F…` is cut as surely as `amk_…`, and so is `%5amk_…`, whose
+/// escape hides the raw `a`. A run goes from the prefix to the next
+/// delimiter, not to the first character a secret cannot hold, so that a
+/// secret broken by a stray character loses all of its body; overlapping
+/// runs (`amk_amk_…`) are cut as one.
+pub(crate) fn redact(text: &str) -> String {
+    let prefix = crate::keys::SECRET_PREFIX;
+    // Every request passes here; most have nothing that could decode to
+    // a secret.
+    if !text.contains('%') && !text.contains(prefix) {
+        return text.to_owned();
+    }
+    let raw: Vec<DecodedUnit> = (0..text.len())
+        .map(|at| DecodedUnit {
+            start: at,
+            end: at + 1,
+            byte: text.as_bytes()[at],
+        })
+        .collect();
+    let mut runs = key_runs(&raw, prefix.as_bytes());
+    runs.extend(key_runs(&decoded_units(text.as_bytes()), prefix.as_bytes()));
+    runs.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
+    for (start, end) in runs {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    // Every run starts on an ASCII byte and ends before one or at the end,
+    // so on char boundaries.
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, end) in merged {
+        out.push_str(&text[copied..start]);
+        out.push_str("[redacted]");
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// What ends a run: what separates the parts of a path or query, and what
+/// quotes a value in a problem's detail.
+const DELIMITERS: &[u8] = b"/?#&=;,`'\" \t\r\n";
+
+/// The spans of `text` (as `units` of it) that hold `prefix` and what
+/// follows it up to a delimiter, one for each place `prefix` starts.
+fn key_runs(units: &[DecodedUnit], prefix: &[u8]) -> Vec<(usize, usize)> {
+    (0..units.len())
+        .filter(|&at| {
+            let bytes = units[at..].iter().map(|unit| unit.byte);
+            bytes.take(prefix.len()).eq(prefix.iter().copied())
+        })
+        .map(|at| {
+            let body = units[at + prefix.len()..]
+                .iter()
+                .take_while(|unit| !DELIMITERS.contains(&unit.byte))
+                .count();
+            (units[at].start, units[at + prefix.len() + body - 1].end)
+        })
+        .collect()
+}
+
+/// One byte of a URI component, with the span of the text it came from:
+/// a literal byte, or a `%XX` escape as a server decodes it.
+#[derive(Debug)]
+struct DecodedUnit {
+    start: usize,
+    end: usize,
+    byte: u8,
+}
+
+fn decoded_units(text: &[u8]) -> Vec<DecodedUnit> {
+    let mut units = Vec::with_capacity(text.len());
+    let mut at = 0;
+    while at < text.len() {
+        let escape = match text.get(at..at + 3) {
+            Some(&[b'%', high, low]) => hex_digit(high).zip(hex_digit(low)),
+            _ => None,
+        };
+        let (byte, len) = match escape {
+            Some((high, low)) => (high * 16 + low, 3),
+            None => (text[at], 1),
+        };
+        units.push(DecodedUnit {
+            start: at,
+            end: at + len,
+            byte,
+        });
+        at += len;
+    }
+    units
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn key_shaped_text_is_cut_from_paths_and_queries() {
+        let key = crate::keys::from_seed("journal");
+        assert_eq!(
+            redact(&format!("/api/v0.4/admin/api-keys/{key}")),
+            "/api/v0.4/admin/api-keys/[redacted]"
+        );
+        assert_eq!(
+            redact(&format!("limit=5&key={key}&x=amk%5Fabc%2B1&y=1")),
+            "limit=5&key=[redacted]&x=[redacted]&y=1"
+        );
+        let body = &key[crate::keys::SECRET_PREFIX.len()..];
+        for encoded in [
+            format!("%61mk_{body}"),
+            format!("am%6B%5f{body}"),
+            format!("%61%6D%6B%5F{}", percent_encode_all(body)),
+        ] {
+            assert_eq!(redact(&format!("k={encoded}&y=1")), "k=[redacted]&y=1");
+        }
+        // An escape that swallows the raw `a` does not hide the raw key,
+        // and a doubled prefix does not leave the body behind.
+        for (sloppy, kept) in [
+            (format!("%5{key}"), "%5"),
+            (format!("%a{key}"), "%a"),
+            (format!("amk_{key}"), ""),
+            (format!("amk%5f{key}"), ""),
+            (format!("amk_xyz{key}"), ""),
+        ] {
+            assert_eq!(
+                redact(&format!("k={sloppy}&y=1")),
+                format!("k={kept}[redacted]&y=1"),
+            );
+        }
+        // A stray character inside a secret does not save what follows it.
+        for broken in [
+            format!("{}%zz{}", &key[..20], &key[20..]),
+            format!("{}-{}", &key[..20], &key[20..]),
+            format!("{}%20{}", &key[..20], &key[20..]),
+        ] {
+            assert_eq!(redact(&format!("k={broken}&y=1")), "k=[redacted]&y=1");
+        }
+        // Words quoted in a problem's detail, and a method.
+        assert_eq!(
+            redact(&format!("`{key}` is not a parameter.")),
+            "`[redacted]` is not a parameter."
+        );
+        assert_eq!(redact(&key), "[redacted]");
+        assert_eq!(redact("offset=0&limit=100"), "offset=0&limit=100");
+        assert_eq!(redact("amk_"), "[redacted]");
+        assert_eq!(redact("%zz%4%"), "%zz%4%");
+        assert_eq!(redact("é/amk_x/é"), "é/[redacted]/é");
+    }
+
+    fn percent_encode_all(text: &str) -> String {
+        text.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+}
