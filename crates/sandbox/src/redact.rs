@@ -10,12 +10,18 @@
 /// escape hides the raw `a`. A run goes from the prefix to the next
 /// delimiter, not to the first character a secret cannot hold, so that a
 /// secret broken by a stray character loses all of its body; overlapping
-/// runs (`amk_amk_…`) are cut as one.
+/// runs (`amk_amk_…`) are cut as one. A long run of letters and digits is
+/// cut too, prefix or not: a body pasted alone, or one whose `a` a bad
+/// escape ate (`%5amk_…` decodes to `Zmk_…`).
 pub(crate) fn redact(text: &str) -> String {
     let prefix = crate::keys::SECRET_PREFIX;
     // Every request passes here; most have nothing that could decode to
     // a secret.
-    if !text.contains('%') && !text.contains(prefix) {
+    let long_run = text
+        .as_bytes()
+        .split(|byte| !byte.is_ascii_alphanumeric())
+        .any(|run| run.len() >= BARE_BODY);
+    if !text.contains('%') && !text.contains(prefix) && !long_run {
         return text.to_owned();
     }
     let raw: Vec<DecodedUnit> = (0..text.len())
@@ -25,8 +31,12 @@ pub(crate) fn redact(text: &str) -> String {
             byte: text.as_bytes()[at],
         })
         .collect();
-    let mut runs = key_runs(&raw, prefix.as_bytes());
-    runs.extend(key_runs(&decoded_units(text.as_bytes()), prefix.as_bytes()));
+    let decoded = decoded_units(text.as_bytes());
+    let mut runs = Vec::new();
+    for units in [&raw, &decoded] {
+        runs.extend(key_runs(units, prefix.as_bytes()));
+        runs.extend(bare_runs(units));
+    }
     runs.sort_unstable();
     let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
     for (start, end) in runs {
@@ -68,6 +78,28 @@ fn key_runs(units: &[DecodedUnit], prefix: &[u8]) -> Vec<(usize, usize)> {
             (units[at].start, units[at + prefix.len() + body - 1].end)
         })
         .collect()
+}
+
+/// How many letters and digits in a row are taken for a secret's body
+/// without its prefix. A body is 49; the longest id the API defines is 32.
+const BARE_BODY: usize = 40;
+
+/// The spans of `text` (as `units` of it) that hold at least
+/// [`BARE_BODY`] letters and digits in a row.
+fn bare_runs(units: &[DecodedUnit]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut at = 0;
+    while at < units.len() {
+        let len = units[at..]
+            .iter()
+            .take_while(|unit| unit.byte.is_ascii_alphanumeric())
+            .count();
+        if len >= BARE_BODY {
+            runs.push((units[at].start, units[at + len - 1].end));
+        }
+        at += len.max(1);
+    }
+    runs
 }
 
 /// One byte of a URI component, with the span of the text it came from:
@@ -155,6 +187,18 @@ mod tests {
         ] {
             assert_eq!(redact(&format!("k={broken}&y=1")), "k=[redacted]&y=1");
         }
+        // A body without its prefix, pasted alone or left by an escape
+        // that ate the `a`; an id of 32 hex digits is not one.
+        assert_eq!(redact(&format!("k={body}&y=1")), "k=[redacted]&y=1");
+        assert_eq!(
+            redact(&format!("`Zmk_{body}` is not a parameter.")),
+            "`Zmk_[redacted]` is not a parameter."
+        );
+        let id = "31b7de83bfa24a9dbf2150beb5e5660b";
+        assert_eq!(
+            redact(&format!("/api-keys/{id}")),
+            format!("/api-keys/{id}")
+        );
         // Words quoted in a problem's detail, and a method.
         assert_eq!(
             redact(&format!("`{key}` is not a parameter.")),

@@ -676,6 +676,8 @@ async fn an_error_answer_never_repeats_a_secret_sent_in_the_wrong_place() {
         ("GET", format!("{KEYS}?{admin}=1"), None),
         ("GET", format!("{KEYS}?limit={admin}"), None),
         ("GET", format!("{KEYS}?%61mk%5F{body}=1"), None),
+        ("GET", format!("{KEYS}?%5a{admin}=1"), None),
+        ("GET", format!("{KEYS}?k={body}"), None),
         ("DELETE", format!("{KEYS}/{admin}"), None),
         (
             "POST",
