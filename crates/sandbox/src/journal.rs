@@ -3,11 +3,47 @@
 //! replicas, each keeps its own. It never holds a secret: no header, no
 //! body, only the calling key's id. Entries are the control spec's
 //! `RecordedRequest`, as the generated control client has it.
+//!
+//! Every entry is bounded, so that the ring's memory is too: text that a
+//! caller chose (method, path, query) is kept up to a fixed length and
+//! marked where it was cut. A test holds an entry's worst case to the
+//! figure the README states.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use crate::control_client::types::RecordedRequest;
+
+/// The most of a method the journal keeps. The API serves four methods,
+/// the longest of six letters; anything longer was refused.
+pub(crate) const MAX_METHOD_BYTES: usize = 16;
+
+/// The most of a path, or of a query, the journal keeps. The longest path
+/// the API serves is a key's, 57 bytes (121 with every digit of the id
+/// percent-encoded), and its longest page query is 37 bytes: a kilobyte
+/// keeps anything a client of the API sends, whole, and enough of anything
+/// else to tell what it was.
+pub(crate) const MAX_TEXT_BYTES: usize = 1024;
+
+/// What a cut leaves at the end of the text: how many bytes went.
+const CUT_MARK: &str = "…[+";
+
+/// `text`, or as much of it as fits in `max` bytes, ending on a character
+/// boundary, followed by a mark that says how many bytes were cut.
+pub(crate) fn bounded(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut keep = max;
+    while !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let cut = text.len() - keep;
+    text.truncate(keep);
+    text.push_str(&format!("{CUT_MARK}{cut} bytes]"));
+    text.shrink_to_fit();
+    text
+}
 
 /// Which recorded requests to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -154,6 +190,57 @@ mod tests {
         journal.record(entry(1, None, None));
         assert!(!journal.is_on());
         assert!(journal.list(&JournalQuery::default()).is_empty());
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary_and_marked() {
+        assert_eq!(bounded("GET".to_owned(), MAX_METHOD_BYTES), "GET");
+        assert_eq!(bounded("x".repeat(16), 16), "x".repeat(16));
+        assert_eq!(
+            bounded("x".repeat(20), 16),
+            format!("{}…[+4 bytes]", "x".repeat(16))
+        );
+        // `é` is two bytes: a cut never splits it.
+        assert_eq!(bounded("aéé".to_owned(), 2), "a…[+4 bytes]");
+    }
+
+    /// The most memory one entry can hold, in bytes, as the README states
+    /// it: the entry itself in the ring, and its text on the heap (the
+    /// three bounded fields with their cut marks, the operation's name,
+    /// and the ids of a key and a fault).
+    const WORST_CASE_ENTRY_BYTES: usize = 2_600;
+
+    /// The worst case: every bounded field at its longest, and cut, with
+    /// every optional field filled.
+    #[test]
+    fn an_entry_never_holds_more_than_its_worst_case() {
+        let cut = |max: usize| bounded("%".repeat(100_000), max);
+        let worst = RecordedRequest {
+            method: cut(MAX_METHOD_BYTES),
+            path: cut(MAX_TEXT_BYTES),
+            query: cut(MAX_TEXT_BYTES),
+            operation_id: Some("createApiKey".to_owned()),
+            key_id: Some("0".repeat(32)),
+            fault: Some("0".repeat(32)),
+            ..entry(i64::MAX, None, None)
+        };
+        let heap: usize = [&worst.method, &worst.path, &worst.query]
+            .into_iter()
+            .chain(
+                [&worst.operation_id, &worst.key_id, &worst.fault]
+                    .into_iter()
+                    .flatten(),
+            )
+            .map(String::capacity)
+            .sum();
+        let bytes = std::mem::size_of::<RecordedRequest>() + heap;
+        assert!(
+            bytes <= WORST_CASE_ENTRY_BYTES,
+            "{bytes} bytes, more than the stated {WORST_CASE_ENTRY_BYTES}"
+        );
+        // And the bound is not loose by much, so that the README's figure
+        // means something.
+        assert!(bytes * 10 >= WORST_CASE_ENTRY_BYTES * 9, "{bytes} bytes");
     }
 
     #[test]

@@ -222,7 +222,8 @@ struct ServeArgs {
     control_token_file: Option<PathBuf>,
 
     /// How many requests this process's journal keeps for the control
-    /// plane to list, newest first (0 to 1000000; 0 keeps none).
+    /// plane to list, newest first (0 to 1000000; 0 keeps none). Without
+    /// --control-token-file nobody can read it, and it keeps none.
     #[arg(long, value_name = "N", default_value_t = alphamoon_sandbox::DEFAULT_JOURNAL_SIZE as u64, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     journal_size: u64,
 
@@ -415,23 +416,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(path) = &args.bootstrap_key_file {
         bootstrap(store.as_ref(), path).await?;
     }
-    let settings = Settings {
-        rate_limit: rate_limit(args.rate_limit, args.rate_limit_burst),
-        org_rate_limit: rate_limit(args.org_rate_limit, args.org_rate_limit_burst),
-        max_key_lifetime: args
-            .max_key_lifetime_days
-            .map(|days| Duration::from_secs(days * 86_400)),
-        request_timeout: Duration::from_secs(args.request_timeout_secs),
-        connections: ConnectionLimits {
-            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
-            max_connections: usize::try_from(args.max_connections)
-                .expect("at most 100000 by the flag's range"),
-        },
-        control_token,
-        journal_size: usize::try_from(args.journal_size)
-            .expect("at most 1000000 by the flag's range"),
-        ..Settings::default()
-    };
+    let settings = settings(&args, control_token);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -447,6 +432,33 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The server's settings from its flags and its control token, if any.
+fn settings(args: &ServeArgs, control_token: Option<ControlToken>) -> Settings {
+    // The journal is read through the control plane; without it nobody
+    // could read what it keeps, and it would only cost memory.
+    let journal_size = if control_token.is_some() {
+        usize::try_from(args.journal_size).expect("at most 1000000 by the flag's range")
+    } else {
+        0
+    };
+    Settings {
+        rate_limit: rate_limit(args.rate_limit, args.rate_limit_burst),
+        org_rate_limit: rate_limit(args.org_rate_limit, args.org_rate_limit_burst),
+        max_key_lifetime: args
+            .max_key_lifetime_days
+            .map(|days| Duration::from_secs(days * 86_400)),
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        connections: ConnectionLimits {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+            max_connections: usize::try_from(args.max_connections)
+                .expect("at most 100000 by the flag's range"),
+        },
+        control_token,
+        journal_size,
+        ..Settings::default()
+    }
 }
 
 /// Creates the first organization of a fresh database and writes its admin
@@ -615,4 +627,25 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(flags: &[&str]) -> ServeArgs {
+        let cli =
+            Cli::try_parse_from(std::iter::once("alphamoon-sandbox").chain(flags.iter().copied()))
+                .expect("flags parse");
+        assert!(cli.command.is_none());
+        cli.serve
+    }
+
+    #[test]
+    fn without_the_control_plane_nothing_is_journaled() {
+        let args = serve_args(&["--journal-size", "5000"]);
+        assert_eq!(settings(&args, None).journal_size, 0);
+        let token = ControlToken::new("amc_test");
+        assert_eq!(settings(&args, Some(token)).journal_size, 5000);
+    }
 }

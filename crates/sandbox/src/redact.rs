@@ -14,9 +14,17 @@
 /// cut too, prefix or not: a body pasted alone, or one whose `a` a bad
 /// escape ate (`%5amk_…` decodes to `Zmk_…`).
 pub(crate) fn redact(text: &str) -> String {
+    redact_counting(text, &mut 0)
+}
+
+/// [`redact`], adding to `steps` one for each byte it examines, so that a
+/// test can hold its work to a multiple of the input's length: it runs on
+/// every request, before authentication.
+fn redact_counting(text: &str, steps: &mut usize) -> String {
     let prefix = crate::keys::SECRET_PREFIX;
     // Every request passes here; most have nothing that could decode to
     // a secret.
+    *steps += text.len();
     let long_run = text
         .as_bytes()
         .split(|byte| !byte.is_ascii_alphanumeric())
@@ -32,11 +40,14 @@ pub(crate) fn redact(text: &str) -> String {
         })
         .collect();
     let decoded = decoded_units(text.as_bytes());
+    *steps += raw.len() + decoded.len();
     let mut runs = Vec::new();
     for units in [&raw, &decoded] {
-        runs.extend(key_runs(units, prefix.as_bytes()));
-        runs.extend(bare_runs(units));
+        runs.extend(key_runs(units, prefix.as_bytes(), steps));
+        runs.extend(bare_runs(units, steps));
     }
+    // At most one run starts at each unit of each scan.
+    *steps += runs.len();
     runs.sort_unstable();
     let mut merged: Vec<(usize, usize)> = Vec::with_capacity(runs.len());
     for (start, end) in runs {
@@ -63,21 +74,33 @@ pub(crate) fn redact(text: &str) -> String {
 const DELIMITERS: &[u8] = b"/?#&=;,`'\" \t\r\n";
 
 /// The spans of `text` (as `units` of it) that hold `prefix` and what
-/// follows it up to a delimiter, one for each place `prefix` starts.
-fn key_runs(units: &[DecodedUnit], prefix: &[u8]) -> Vec<(usize, usize)> {
-    (0..units.len())
-        .filter(|&at| {
-            let bytes = units[at..].iter().map(|unit| unit.byte);
-            bytes.take(prefix.len()).eq(prefix.iter().copied())
-        })
-        .map(|at| {
-            let body = units[at + prefix.len()..]
-                .iter()
-                .take_while(|unit| !DELIMITERS.contains(&unit.byte))
-                .count();
-            (units[at].start, units[at + prefix.len() + body - 1].end)
-        })
-        .collect()
+/// follows it up to a delimiter. One pass: a prefix that starts inside a
+/// run already found ends at the same delimiter (the prefix holds none),
+/// so the scan goes on after that delimiter, and `amk_amk_…` costs no more
+/// than its length.
+fn key_runs(units: &[DecodedUnit], prefix: &[u8], steps: &mut usize) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut at = 0;
+    while at < units.len() {
+        let compared = units[at..]
+            .iter()
+            .zip(prefix)
+            .take_while(|(unit, byte)| unit.byte == **byte)
+            .count();
+        *steps += compared + 1;
+        if compared < prefix.len() {
+            at += 1;
+            continue;
+        }
+        let mut end = at + prefix.len();
+        while end < units.len() && !DELIMITERS.contains(&units[end].byte) {
+            *steps += 1;
+            end += 1;
+        }
+        runs.push((units[at].start, units[end - 1].end));
+        at = end;
+    }
+    runs
 }
 
 /// How many letters and digits in a row are taken for a secret's body
@@ -86,7 +109,7 @@ const BARE_BODY: usize = 40;
 
 /// The spans of `text` (as `units` of it) that hold at least
 /// [`BARE_BODY`] letters and digits in a row.
-fn bare_runs(units: &[DecodedUnit]) -> Vec<(usize, usize)> {
+fn bare_runs(units: &[DecodedUnit], steps: &mut usize) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
     let mut at = 0;
     while at < units.len() {
@@ -94,6 +117,7 @@ fn bare_runs(units: &[DecodedUnit]) -> Vec<(usize, usize)> {
             .iter()
             .take_while(|unit| unit.byte.is_ascii_alphanumeric())
             .count();
+        *steps += len + 1;
         if len >= BARE_BODY {
             runs.push((units[at].start, units[at + len - 1].end));
         }
@@ -210,6 +234,45 @@ mod tests {
         assert_eq!(redact("%zz%4%"), "%zz%4%");
         assert_eq!(redact("é/amk_x/é"), "é/[redacted]/é");
     }
+
+    /// The redactor runs before authentication on every request, so its
+    /// work must grow with its input's length and no faster, whatever the
+    /// input: counted in steps, not timed.
+    #[test]
+    fn work_is_linear_in_the_input_even_when_it_is_hostile() {
+        let patterns = [
+            "amk_",
+            "%61mk_",
+            "amk%5F",
+            "amk%5famk_",
+            "a",
+            "amk_/",
+            "%5",
+            "%",
+            "ab%zz",
+        ];
+        for pattern in patterns {
+            let mut per_byte = Vec::new();
+            for size in [1024, 2048, 4096, 8192] {
+                let text = pattern.repeat(size / pattern.len() + 1);
+                let mut steps = 0;
+                let redacted = super::redact_counting(&text, &mut steps);
+                assert_eq!(redacted, redact(&text));
+                per_byte.push(steps as f64 / text.len() as f64);
+            }
+            for ratio in &per_byte {
+                assert!(
+                    *ratio <= STEPS_PER_BYTE,
+                    "`{pattern}` repeated: {per_byte:?} steps per byte of input"
+                );
+            }
+        }
+    }
+
+    /// A bound that a linear scan meets with room to spare (it looks at
+    /// each byte a few times: as raw text and decoded, for the prefix and
+    /// for bare runs), and that any quadratic one breaks long before 8 KiB.
+    const STEPS_PER_BYTE: f64 = 20.0;
 
     fn percent_encode_all(text: &str) -> String {
         text.bytes().map(|b| format!("%{b:02X}")).collect()

@@ -874,6 +874,50 @@ async fn faults_are_capped_and_the_journal_cuts_keys_out_of_paths_and_queries() 
     );
 }
 
+/// An oversized head is refused before the journal (or anything else
+/// that reads the request's text) runs, and what the journal keeps of any
+/// request is bounded and marked where it was cut.
+#[tokio::test]
+async fn the_journal_keeps_no_refused_head_and_a_bounded_part_of_any_other() {
+    let (sandbox, _) = controlled().await;
+    let hostile = "amk_".repeat(16_000);
+    // Off the spec's paths, whose operations do not list 414 and 405.
+    for target in [format!("/{hostile}"), format!("/nothing?q={hostile}")] {
+        let refused = call(&sandbox, "GET", &target, None, None).await;
+        assert_eq!(refused.status, 414, "{}", refused.body);
+    }
+    assert!(
+        journal(&sandbox, "", &[]).await.is_empty(),
+        "a refused head was journaled"
+    );
+
+    // Just inside the API's 8 KiB target: answered, and journaled in part.
+    let path = "/ab".repeat(1_300);
+    let query = "a=1&".repeat(1_000);
+    let answered = call(&sandbox, "GET", &format!("{path}?{query}"), None, None).await;
+    assert_eq!(answered.status, 404, "{}", answered.body);
+    let method = "X-".repeat(2_500);
+    let answered = call(&sandbox, &method, "/nothing", None, None).await;
+    assert_eq!(answered.status, 404, "{}", answered.body);
+
+    let recorded = journal(&sandbox, "", &[]).await;
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    let text =
+        |entry: &serde_json::Value, field: &str| entry[field].as_str().expect(field).to_owned();
+    assert_eq!(
+        text(&recorded[0], "method"),
+        format!("{}…[+4984 bytes]", &method[..16])
+    );
+    assert_eq!(
+        text(&recorded[1], "path"),
+        format!("{}…[+{} bytes]", &path[..1024], path.len() - 1024)
+    );
+    assert_eq!(
+        text(&recorded[1], "query"),
+        format!("{}…[+{} bytes]", &query[..1024], query.len() - 1024)
+    );
+}
+
 #[tokio::test]
 async fn the_clock_freezes_at_its_own_now_to_the_millisecond() {
     let (sandbox, _) = controlled().await;

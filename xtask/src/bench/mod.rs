@@ -6,6 +6,7 @@
 //!   bare axum server (the ceiling), all driven by wrk;
 //! - one and two sandbox replicas on PostgreSQL against both;
 //! - the sandbox's latency as its store grows;
+//! - an unauthenticated caller's hostile target beside a plain one;
 //! - the client's cost per call over a raw reqwest request;
 //! - with `--build`, the client's clean build time over a control crate.
 //!
@@ -18,6 +19,7 @@
 
 mod build_cost;
 mod growth;
+mod hostile;
 mod overhead;
 mod server;
 mod shared;
@@ -119,6 +121,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
         throughput,
         shared::run(root, &work, scale, &baseline)?,
         growth::run(root, &work, scale)?,
+        hostile::run(root, &work, scale)?,
         overhead::run(root, &work, scale)?,
     ]
     .join("\n\n");

@@ -85,8 +85,19 @@ pub(super) fn remove_db(db: &Path) {
 
 /// The release sandbox on `db`, with its rate limit off.
 pub(super) fn sandbox(root: &Path, db: Database<'_>) -> Result<Server, String> {
+    sandbox_with(root, db, &[])
+}
+
+/// The release sandbox on `db`, with its rate limit off and `flags` added.
+pub(super) fn sandbox_with(
+    root: &Path,
+    db: Database<'_>,
+    flags: &[&std::ffi::OsStr],
+) -> Result<Server, String> {
     Server::start(
-        unthrottled_sandbox(&sandbox_bin(root)).args(db.args()),
+        unthrottled_sandbox(&sandbox_bin(root))
+            .args(db.args())
+            .args(flags),
         START_TIMEOUT,
     )
 }

@@ -35,13 +35,42 @@ pub(super) fn basic(key: &str) -> String {
     format!("Basic {encoded}")
 }
 
-/// One wrk run; `script` (Lua) sets a method and body where needed.
+/// One wrk run; `script` (Lua) sets a method and body where needed. Any
+/// answer other than a success makes the run invalid.
 pub(super) fn run(
     url: &str,
     authorization: &str,
     connections: u32,
     seconds: u32,
     script: Option<&Path>,
+) -> Result<Load, String> {
+    run_expecting(
+        url,
+        authorization,
+        connections,
+        seconds,
+        script,
+        Answers::Success,
+    )
+}
+
+/// What a run's answers must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Answers {
+    /// Successes only.
+    Success,
+    /// Refusals are the point of the run (say, a 401 to every request).
+    Refusals,
+}
+
+/// One wrk run whose answers must be as `answers` says.
+pub(super) fn run_expecting(
+    url: &str,
+    authorization: &str,
+    connections: u32,
+    seconds: u32,
+    script: Option<&Path>,
+    answers: Answers,
 ) -> Result<Load, String> {
     let mut command = Command::new("wrk");
     command
@@ -64,18 +93,19 @@ pub(super) fn run(
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    parse(&text).ok_or_else(|| format!("cannot read wrk's output for {url}:\n{text}"))
+    parse(&text, answers).ok_or_else(|| format!("cannot read wrk's output for {url}:\n{text}"))
 }
 
 /// Reads requests/s, transfer/s and the p50/p99 latencies from wrk's
-/// `--latency` report. Non-2xx answers make the run invalid.
-fn parse(text: &str) -> Option<Load> {
+/// `--latency` report; `None` also when a run that expected successes saw
+/// anything else.
+fn parse(text: &str, answers: Answers) -> Option<Load> {
     fn split_unit(v: &str) -> Option<(f64, &str)> {
         let (number, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
         Some((number.parse().ok()?, unit))
     }
 
-    if text.contains("Non-2xx or 3xx responses") {
+    if answers == Answers::Success && text.contains("Non-2xx or 3xx responses") {
         return None;
     }
     let value = |prefix: &str| -> Option<&str> {
@@ -135,12 +165,14 @@ mod tests {
             \x20   Latency   200.00us  100.00us   2.00ms   90.00%\n\
             \x20 Latency Distribution\n     50%  180.00us\n     75%  220.00us\n     90%  300.00us\n     99%    1.20ms\n\
             \x20 50000 requests in 1.00s, 10.00MB read\nRequests/sec:  50000.00\nTransfer/sec:     10.00MB\n";
-        let load = parse(text).expect("parsed");
+        let load = parse(text, Answers::Success).expect("parsed");
         assert!((load.requests_per_sec - 50_000.0).abs() < 1e-6);
         assert!((load.p50_ms - 0.18).abs() < 1e-9);
         assert!((load.p99_ms - 1.2).abs() < 1e-9);
         assert!((load.bytes_per_sec - 10.0 * 1024.0 * 1024.0).abs() < 1e-3);
-        assert!(parse(&format!("{text}  Non-2xx or 3xx responses: 3\n")).is_none());
+        let refused = format!("{text}  Non-2xx or 3xx responses: 3\n");
+        assert!(parse(&refused, Answers::Success).is_none());
+        assert!(parse(&refused, Answers::Refusals).is_some());
     }
 
     #[test]

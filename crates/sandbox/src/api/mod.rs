@@ -172,7 +172,6 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
             )
         })
         .with_state(state)
-        .layer(axum::middleware::from_fn(problem::refuse_oversized_head))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             settings.body_limit,
@@ -186,8 +185,12 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
             controls.clone(),
             record::record,
         ))
-        .layer(axum::middleware::map_response(problem::finish_response))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span));
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        // Outside everything that reads the request's text (the journal
+        // and the trace redact it), so that an oversized head is refused
+        // by its size alone, before any of that work, and never journaled.
+        .layer(axum::middleware::from_fn(problem::refuse_oversized_head))
+        .layer(axum::middleware::map_response(problem::finish_response));
     (router, controls)
 }
 

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use super::Operation;
 use crate::control::{Controls, injected};
 use crate::control_client::types::{Fault, RecordedRequest};
+use crate::journal::{MAX_METHOD_BYTES, MAX_TEXT_BYTES, bounded};
 use crate::redact::redact;
 
 /// A response extension that tells the server to close the connection
@@ -121,9 +122,14 @@ pub(crate) async fn record(
         controls: controls.clone(),
         note: note.clone(),
         arrived: Instant::now(),
-        method: redact(request.method().as_str()),
-        path: redact(request.uri().path()),
-        query: redact(request.uri().query().unwrap_or_default()),
+        // Redacted before they are cut, so that a cut cannot leave a piece
+        // of a secret too short to be recognised.
+        method: bounded(redact(request.method().as_str()), MAX_METHOD_BYTES),
+        path: bounded(redact(request.uri().path()), MAX_TEXT_BYTES),
+        query: bounded(
+            redact(request.uri().query().unwrap_or_default()),
+            MAX_TEXT_BYTES,
+        ),
         status: None,
     });
     let response = next.run(request).await;
