@@ -295,6 +295,23 @@ async fn locked_transaction(
     Ok(tx)
 }
 
+/// An SQL expression for the sandbox clock's now in whole Unix seconds, as
+/// [`ClockSetting::now_at`](crate::clock::ClockSetting::now_at) reckons
+/// it: from the control row as the statement sees it, and the wall clock
+/// given as the parameter `wall` (Unix milliseconds). So a write checks
+/// and stamps by the clock as it stands when the write is made, not as it
+/// stood when its request was authenticated. The JSON paths are the
+/// serialized names of `ClockSetting`'s fields; a test holds them to it.
+fn clock_now_sql(wall: &str) -> String {
+    format!(
+        "(SELECT least(greatest(coalesce((c.state #>> '{{clock,frozenAtMs}}')::bigint, \
+                  {wall}::bigint + coalesce((c.state #>> '{{clock,offsetMs}}')::bigint, 0)), 0), \
+                  {latest}) / 1000 \
+          FROM (SELECT (SELECT state::jsonb FROM sandbox_control) AS state) AS c)",
+        latest = crate::clock::LATEST
+    )
+}
+
 fn key_from_row(row: &tokio_postgres::Row, first: usize) -> StoredKey {
     StoredKey {
         id: row.get(first),
@@ -320,47 +337,56 @@ impl Store for PgStore {
         caller: Acting<'a>,
         key: &'a StoredKey,
         secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Write<()>> {
+    ) -> StoreFuture<'a, Write<i64>> {
         Box::pin(async move {
             let client = self.client().await?;
-            // One statement, so one round trip and one transaction. `FOR
-            // SHARE` makes a concurrent delete of the caller wait for this
-            // insert, or makes this insert see the delete and do nothing.
+            // One statement, so one round trip and one transaction, which
+            // reads the clock it checks the caller and stamps the key by.
+            // `FOR SHARE` makes a concurrent delete of the caller wait for
+            // this insert, or makes this insert see the delete and do
+            // nothing.
             let statement = client
-                .prepare_cached(
-                    "WITH caller AS (
-                         SELECT 1 FROM api_keys WHERE id = $1 AND exp > $2 FOR SHARE
+                .prepare_cached(&format!(
+                    "WITH clock AS (SELECT {} AS now), caller AS (
+                         SELECT 1 FROM api_keys
+                         WHERE id = $1 AND exp > (SELECT now FROM clock) FOR SHARE
                      ), added AS (
                          INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
-                         SELECT $3, $4, $5, $6, $7, $8, $9 FROM caller
+                         SELECT $3, $4, $5, $6, clock.now, $7, $8 FROM caller, clock
+                         WHERE $7 > clock.now
                          RETURNING org_id
+                     ), counted AS (
+                         UPDATE orgs SET key_count = key_count + 1
+                         WHERE id IN (SELECT org_id FROM added)
+                         RETURNING 1
                      )
-                     UPDATE orgs SET key_count = key_count + 1
-                     WHERE id IN (SELECT org_id FROM added)",
-                )
+                     SELECT EXISTS (SELECT 1 FROM caller), (SELECT now FROM clock),
+                            EXISTS (SELECT 1 FROM counted)",
+                    clock_now_sql("$2")
+                ))
                 .await
                 .map_err(pg_error)?;
-            let updated = client
-                .execute(
+            let row = client
+                .query_one(
                     &statement,
                     &[
                         &caller.key_id,
-                        &caller.now,
+                        &Utc::now().timestamp_millis(),
                         &key.id,
                         &key.org_id,
                         &key.name,
                         &scopes_to_column(&key.scopes),
-                        &key.created_at,
                         &key.exp,
                         &secret_hash.as_slice(),
                     ],
                 )
                 .await
                 .map_err(pg_error)?;
-            Ok(if updated == 1 {
-                Write::Done(())
-            } else {
-                Write::CallerGone
+            let (live, now, added): (bool, i64, bool) = (row.get(0), row.get(1), row.get(2));
+            Ok(match (live, added) {
+                (false, _) => Write::CallerGone,
+                (true, false) => Write::BornExpired,
+                (true, true) => Write::Done(now),
             })
         })
     }
@@ -494,11 +520,11 @@ impl Store for PgStore {
             // one another instead of deadlocking: the second finds its
             // caller gone.
             let statement = client
-                .prepare_cached(
-                    "WITH locked AS (
+                .prepare_cached(&format!(
+                    "WITH clock AS (SELECT {} AS now), locked AS (
                          SELECT id, exp FROM api_keys WHERE id IN ($1, $3) ORDER BY id FOR UPDATE
                      ), caller AS (
-                         SELECT 1 FROM locked WHERE id = $1 AND exp > $2
+                         SELECT 1 FROM locked WHERE id = $1 AND exp > (SELECT now FROM clock)
                      ), gone AS (
                          DELETE FROM api_keys
                          WHERE id = $3 AND org_id = $4 AND EXISTS (SELECT 1 FROM caller)
@@ -509,11 +535,20 @@ impl Store for PgStore {
                          RETURNING 1
                      )
                      SELECT EXISTS (SELECT 1 FROM caller), EXISTS (SELECT 1 FROM counted)",
-                )
+                    clock_now_sql("$2")
+                ))
                 .await
                 .map_err(pg_error)?;
             let row = client
-                .query_one(&statement, &[&caller.key_id, &caller.now, &key_id, &org_id])
+                .query_one(
+                    &statement,
+                    &[
+                        &caller.key_id,
+                        &Utc::now().timestamp_millis(),
+                        &key_id,
+                        &org_id,
+                    ],
+                )
                 .await
                 .map_err(pg_error)?;
             Ok(if row.get(0) {
@@ -696,5 +731,44 @@ impl PgLimiter {
 impl Limiter for PgLimiter {
     fn check<'a>(&'a self, key: &'a StoredKey, now: DateTime<Utc>) -> Verdict<'a> {
         Box::pin(self.check_at(key, micros(now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::clock::ClockSetting;
+    use crate::store::ControlState;
+
+    /// [`super::clock_now_sql`] reads the clock out of the control row's
+    /// JSON by these names.
+    #[test]
+    fn the_clock_sql_reads_the_names_the_control_row_is_written_with() {
+        let wall = chrono::DateTime::from_timestamp_millis(5_000).expect("in range");
+        let mut clock = ClockSetting::default();
+        clock.advance(7, wall).expect("advance");
+        let running: serde_json::Value = serde_json::from_str(
+            &ControlState {
+                clock,
+                ..ControlState::default()
+            }
+            .to_column(),
+        )
+        .expect("JSON");
+        assert_eq!(running["clock"]["offsetMs"], 7_000);
+        assert_eq!(running["clock"]["frozenAtMs"], serde_json::Value::Null);
+        clock
+            .freeze(wall + chrono::Duration::seconds(60), wall)
+            .expect("freeze");
+        let frozen: serde_json::Value = serde_json::from_str(
+            &ControlState {
+                clock,
+                ..ControlState::default()
+            }
+            .to_column(),
+        )
+        .expect("JSON");
+        assert_eq!(frozen["clock"]["frozenAtMs"], 65_000);
+        let sql = super::clock_now_sql("$9");
+        assert!(sql.contains("'{clock,frozenAtMs}'") && sql.contains("'{clock,offsetMs}'"));
     }
 }

@@ -194,17 +194,20 @@ impl SqliteStore {
     /// Runs `work` for `caller` in the next group commit (see
     /// [`group_commit`]), after checking, in the same transaction, that
     /// `caller` still exists and has not expired. The transaction holds the
-    /// write lock from its start (`BEGIN IMMEDIATE`), so no delete, from
-    /// this process or another, can land between the check and the write.
+    /// write lock from its start (`BEGIN IMMEDIATE`), so no delete and no
+    /// clock move, from this process or another, can land between the
+    /// check and the write. `work` is given the sandbox clock's now, in
+    /// Unix seconds, as read in that transaction.
     fn write_as<T: Send + 'static>(
         &self,
         caller: Acting<'_>,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        work: impl FnOnce(&Connection, i64) -> rusqlite::Result<Write<T>> + Send + 'static,
     ) -> StoreFuture<'static, Write<T>> {
-        let (caller_id, now) = (caller.key_id.to_owned(), caller.now);
+        let caller_id = caller.key_id.to_owned();
         let db = Arc::clone(&self.db);
         Box::pin(async move {
             let (outcome, then) = db.pending.push(move |conn| {
+                let now = reads::control_state(conn)?.clock.now().timestamp();
                 let live: bool = conn
                     .prepare_cached(
                         "SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = ?1 AND exp > ?2)",
@@ -214,7 +217,7 @@ impl SqliteStore {
                 if !live {
                     return Ok(Write::CallerGone);
                 }
-                work(conn).map(Write::Done).map_err(db_error)
+                work(conn, now).map_err(db_error)
             });
             if let group_commit::Then::Lead = then {
                 // Not awaited: the leader may go on to commit later writes
@@ -508,11 +511,11 @@ mod reads {
         Ok((key, ControlState::from_column(state.as_deref())?))
     }
 
-    /// The control state alone.
+    /// The control state alone; the writer reads it too, inside a write.
     pub(super) fn control_state(conn: &Connection) -> Result<ControlState, StoreError> {
         let state: Option<String> = conn
-            .query_row("SELECT state FROM sandbox_control", [], |row| row.get(0))
-            .optional()
+            .prepare_cached("SELECT state FROM sandbox_control")
+            .and_then(|mut s| s.query_row([], |row| row.get(0)).optional())
             .map_err(db_error)?;
         ControlState::from_column(state.as_deref())
     }
@@ -572,13 +575,20 @@ impl Store for SqliteStore {
         caller: Acting<'a>,
         key: &'a StoredKey,
         secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Write<()>> {
+    ) -> StoreFuture<'a, Write<i64>> {
         let (key, secret_hash) = (key.clone(), *secret_hash);
-        self.write_as(caller, move |conn| {
+        self.write_as(caller, move |conn, now| {
+            if key.exp <= now {
+                return Ok(Write::BornExpired);
+            }
+            let key = StoredKey {
+                created_at: now,
+                ..key
+            };
             insert_with(&mut conn.prepare_cached(INSERT_KEY)?, &key, &secret_hash)?;
             conn.prepare_cached(ADJUST_COUNT)?
                 .execute(params![1, key.org_id])?;
-            Ok(())
+            Ok(Write::Done(now))
         })
     }
 
@@ -623,7 +633,7 @@ impl Store for SqliteStore {
         key_id: &'a str,
     ) -> StoreFuture<'a, Write<bool>> {
         let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
-        self.write_as(caller, move |conn| {
+        self.write_as(caller, move |conn, _now| {
             let deleted = conn
                 .prepare_cached("DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2")?
                 .execute(params![key_id, org_id])?;
@@ -631,7 +641,7 @@ impl Store for SqliteStore {
                 conn.prepare_cached(ADJUST_COUNT)?
                     .execute(params![-1, org_id])?;
             }
-            Ok(deleted == 1)
+            Ok(Write::Done(deleted == 1))
         })
     }
 

@@ -72,16 +72,16 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// The key a write is made for, and the time it is made at. The store
-/// checks, in the write's own transaction, that this key still exists and
-/// has not expired: a request authenticated before its key was deleted
-/// (its body still arriving, say) must not act after the delete.
+/// The key a write is made for. The store checks, in the write's own
+/// transaction, that this key still exists and has not expired by the
+/// sandbox clock as it stands in that transaction: a request authenticated
+/// before its key was deleted (its body still arriving, say), or before the
+/// clock was moved past its key's `exp` (a delay fault holding it), must
+/// not act after that.
 #[derive(Clone, Copy, Debug)]
 pub struct Acting<'a> {
     /// The calling key's id.
     pub key_id: &'a str,
-    /// Now, Unix seconds.
-    pub now: i64,
 }
 
 /// What a write made for a caller came to.
@@ -92,6 +92,10 @@ pub enum Write<T> {
     /// Nothing was written: the calling key was deleted or expired after
     /// the request was authenticated.
     CallerGone,
+    /// Nothing was written: by the sandbox clock in the write's
+    /// transaction, the new key's `exp` had already come (the clock was
+    /// moved while the request was under way).
+    BornExpired,
 }
 
 /// An organization to store together with its keys, the first of which is
@@ -154,13 +158,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'a, ()>;
 
     /// Adds a key as [`insert_key`](Self::insert_key) does, if `caller`
-    /// still may.
+    /// still may, and if the key's `exp` is still ahead. Its `created_at`
+    /// is the sandbox clock's now in the write's transaction, whatever
+    /// `key` says, so that a key made later never lists before one made
+    /// earlier; resolves to that time.
     fn insert_key_as<'a>(
         &'a self,
         caller: Acting<'a>,
         key: &'a StoredKey,
         secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Write<()>>;
+    ) -> StoreFuture<'a, Write<i64>>;
 
     /// The key whose secret has this hash: the authentication lookup.
     fn key_by_secret_hash<'a>(

@@ -952,3 +952,113 @@ async fn the_clock_freezes_at_its_own_now_to_the_millisecond() {
         read = now.body["now"].as_str().expect("now").to_owned();
     }
 }
+
+/// A write is checked and stamped by the clock as it stands when the
+/// write is made, in the write's own transaction: a request held (here by
+/// a delay fault) while the clock moves past its key's `exp` cannot act,
+/// a key made after the move never lists before one made during it, and a
+/// key the move made born-expired is not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_move_stops_writes_already_under_way() {
+    let (sandbox, admin) = controlled().await;
+    let control = bearer(TOKEN);
+    let create = |name: &str, hours: i64| {
+        json_body(json!({
+            "name": name,
+            "exp": (chrono::Utc::now() + chrono::Duration::hours(hours)).to_rfc3339(),
+            "scopes": ["workspace.admin.api_key:manage"],
+        }))
+    };
+    let short = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&basic(&admin)),
+        create("short", 1),
+    )
+    .await;
+    assert_eq!(short.status, 201, "{}", short.body);
+    let short = short.body["key"].as_str().expect("key").to_owned();
+
+    let hold = call(
+        &sandbox,
+        "POST",
+        FAULTS,
+        Some(&control),
+        json_body(json!({"operationId": "createApiKey", "delayMs": 3000, "times": 3})),
+    )
+    .await;
+    assert_eq!(hold.status, 201, "{}", hold.body);
+    let held = |key: String, name: &'static str, hours: i64| {
+        let url = sandbox.url();
+        let body = create(name, hours);
+        tokio::spawn(async move {
+            support::try_call(&url, "POST", KEYS, Some(&basic(&key)), body)
+                .await
+                .expect("answered")
+        })
+    };
+    let by_short_key = held(short.clone(), "by the short key", 24);
+    let stamped = held(admin.clone(), "held", 24);
+    let born_expired = held(admin.clone(), "born expired", 1);
+    // All three are authenticated, and held, once the fault is used up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let faults = call(&sandbox, "GET", FAULTS, Some(&control), None).await;
+        if faults.body["faults"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the creates never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let moved = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"advanceBySeconds": 7200})),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    let expired = call(&sandbox, "GET", KEYS, Some(&basic(&short)), None).await;
+    assert_eq!(expired.status, 401, "the short key expired with the move");
+    let meanwhile = call(
+        &sandbox,
+        "POST",
+        KEYS,
+        Some(&basic(&admin)),
+        create("meanwhile", 24),
+    )
+    .await;
+    assert_eq!(meanwhile.status, 201, "{}", meanwhile.body);
+
+    let by_short_key = by_short_key.await.expect("task");
+    assert_eq!(by_short_key.status, 401, "{}", by_short_key.body);
+    let born_expired = born_expired.await.expect("task");
+    assert_eq!(born_expired.status, 400, "{}", born_expired.body);
+    assert_eq!(born_expired.field(), Some("exp"));
+    let stamped = stamped.await.expect("task");
+    assert_eq!(stamped.status, 201, "{}", stamped.body);
+    assert!(
+        stamped.body["createdAt"].as_str() >= meanwhile.body["createdAt"].as_str(),
+        "a key written after the move is stamped after it: {} before {}",
+        stamped.body["createdAt"],
+        meanwhile.body["createdAt"]
+    );
+
+    let page = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
+    let names: Vec<&str> = page.body["apiKeys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| key["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["admin", "short", "meanwhile", "held"],
+        "nothing minted for a gone caller or born expired, and in the order made"
+    );
+}

@@ -83,7 +83,7 @@ impl Store for SlowToAnswerDeletes {
         caller: Acting<'a>,
         key: &'a StoredKey,
         hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Write<()>> {
+    ) -> StoreFuture<'a, Write<i64>> {
         self.inner.insert_key_as(caller, key, hash)
     }
     fn delete_key<'a>(

@@ -45,23 +45,27 @@ pub(super) async fn create(
     }
 
     let secret = keys::new_secret()?;
-    let key = StoredKey {
+    let mut key = StoredKey {
         id: keys::new_id()?,
         org_id: caller.key.org_id.clone(),
         name: request.name.to_string(),
         scopes: request.scopes,
-        created_at: caller.now().timestamp(),
+        // The store stamps the time the write is made at.
+        created_at: 0,
         exp: request.exp.timestamp(),
     };
-    let written = state
+    key.created_at = match state
         .store
         .insert_key_as(acting(&caller), &key, &keys::hash(&secret))
-        .await?;
-    if written == Write::CallerGone {
-        return Err(auth::unknown_key());
-    }
+        .await?
+    {
+        Write::Done(created_at) => created_at,
+        Write::CallerGone => return Err(auth::unknown_key()),
+        Write::BornExpired => return Err(validate::exp_not_ahead()),
+    };
 
-    let listed = listed(key, caller.now().timestamp());
+    let now = key.created_at;
+    let listed = listed(key, now);
     let created = types::CreatedApiKey {
         created_at: listed.created_at,
         exp: listed.exp,
@@ -111,8 +115,9 @@ pub(super) async fn delete(
         .store
         .delete_key(acting(&caller), &caller.key.org_id, &key_id)
         .await?;
-    let Write::Done(deleted) = written else {
-        return Err(auth::unknown_key());
+    let deleted = match written {
+        Write::Done(deleted) => deleted,
+        Write::CallerGone | Write::BornExpired => return Err(auth::unknown_key()),
     };
     if !deleted {
         return Err(Problem::new(
@@ -123,11 +128,11 @@ pub(super) async fn delete(
     Ok(json(StatusCode::OK, &key_id))
 }
 
-/// The caller as the store checks it, at the time it was authenticated.
+/// The caller as the store checks it, by the clock in the write's own
+/// transaction.
 fn acting(caller: &Caller) -> Acting<'_> {
     Acting {
         key_id: &caller.key.id,
-        now: caller.now().timestamp(),
     }
 }
 

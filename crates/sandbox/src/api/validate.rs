@@ -470,7 +470,7 @@ fn expiry(
 ) -> Result<DateTime<Utc>, Problem> {
     let exp = date_time("exp", exp)?.trunc_subsecs(0);
     if exp <= now {
-        return Err(Problem::bad_request("exp", "`exp` must be in the future."));
+        return Err(exp_not_ahead());
     }
     if let Some(max) = max_lifetime
         && exp - now > chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX)
@@ -484,6 +484,13 @@ fn expiry(
         ));
     }
     Ok(exp)
+}
+
+/// The refusal of a new key whose `exp` is not in the future: checked
+/// when the request is read, and again by the store when the key is
+/// written, against the clock as it stands then.
+pub(crate) fn exp_not_ahead() -> Problem {
+    Problem::bad_request("exp", "`exp` must be in the future.")
 }
 
 /// A `date-time` as RFC 3339 defines it, no later than the year that can

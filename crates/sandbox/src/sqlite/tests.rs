@@ -187,13 +187,9 @@ async fn writes_committed_together_keep_their_own_outcomes() {
     add_org(&store, "org", admin.clone(), admin_hash)
         .await
         .expect("org");
-    let live = Acting {
-        key_id: &admin.id,
-        now: 0,
-    };
+    let live = Acting { key_id: &admin.id };
     let gone = Acting {
         key_id: "ffffffffffffffffffffffffffffffff",
-        now: 0,
     };
 
     let writes = (0..64).map(|i| {
@@ -204,12 +200,9 @@ async fn writes_committed_together_keep_their_own_outcomes() {
             hash = admin_hash;
         }
         let caller = if i % 8 == 5 { gone } else { live };
-        let (key_id, now) = (caller.key_id.to_owned(), caller.now);
+        let key_id = caller.key_id.to_owned();
         tokio::spawn(async move {
-            let caller = Acting {
-                key_id: &key_id,
-                now,
-            };
+            let caller = Acting { key_id: &key_id };
             (i, clash, store.insert_key_as(caller, &k, &hash).await)
         })
     });
@@ -226,7 +219,7 @@ async fn writes_committed_together_keep_their_own_outcomes() {
             }
             (false, false, outcome) => {
                 assert!(
-                    matches!(outcome, Ok(Write::Done(()))),
+                    matches!(outcome, Ok(Write::Done(_))),
                     "write {i}: {outcome:?}"
                 );
                 landed += 1;
