@@ -266,10 +266,7 @@ fn client(url: &str, token_file: &Path) -> Result<Client, String> {
 
 /// A fixtures file, YAML or JSON, as the control spec's `Fixtures`.
 fn read_fixtures(file: &Path) -> Result<types::Fixtures, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let document: serde_json::Value = serde_yaml::from_str(&text)
-        .map_err(|e| format!("{} is not YAML or JSON: {e}", file.display()))?;
+    let document = crate::fixtures_file::read(file)?;
     serde_json::from_value(document)
         .map_err(|e| format!("{} is not a fixtures document: {e}", file.display()))
 }

@@ -15,6 +15,8 @@ use clap::{Args, Parser, Subcommand};
 
 // The `ctl` subcommand, a client of the control plane.
 mod ctl;
+// Fixtures files, read with their limits, for `--fixtures` and `ctl`.
+mod fixtures_file;
 
 // Serving a page allocates many small strings; under load glibc's malloc
 // and its arena locks took about a seventh of the sandbox's CPU time.
@@ -399,7 +401,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .as_deref()
         .map(control_token)
         .transpose()?;
-    let fixtures = args.fixtures.as_deref().map(read_fixtures).transpose()?;
+    // Read before the database is opened, so that a bad file changes
+    // nothing.
+    let fixtures = args
+        .fixtures
+        .as_deref()
+        .map(fixtures_file::read)
+        .transpose()?;
     let store = args.database.open().await?;
     if let (Some(path), Some(document)) = (&args.fixtures, &fixtures) {
         let loaded = alphamoon_sandbox::load_fixtures(store.as_ref(), document, true)
@@ -517,20 +525,6 @@ async fn bootstrap(store: &dyn Store, path: &Path) -> Result<(), String> {
         path.display()
     );
     Ok(())
-}
-
-/// A fixtures file, YAML or JSON (which YAML reads as it is), as a JSON
-/// value. Read before the database is opened, so that a bad file changes
-/// nothing.
-fn read_fixtures(path: &Path) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the fixtures file {}: {e}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| {
-        format!(
-            "the fixtures file {} is not valid YAML or JSON: {e}",
-            path.display()
-        )
-    })
 }
 
 /// The control token in the file at `path`, which is made first, with a

@@ -679,6 +679,46 @@ async fn a_fixtures_file_seeds_a_fresh_database_once() {
     );
 }
 
+/// A fixtures file is bounded before any parser reads it, for the server
+/// and for `ctl` alike: a hostile one is refused by the limit, not by the
+/// parser after it has worked through the whole file.
+#[test]
+fn oversized_or_bracket_heavy_fixtures_files_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep = dir.path().join("deep.yaml");
+    std::fs::write(&deep, "[".repeat(400_000)).expect("write");
+    let large = dir.path().join("large.yaml");
+    std::fs::write(
+        &large,
+        format!("orgs: []\n{}", "# padding\n".repeat(120_000)),
+    )
+    .expect("write");
+    let token = dir.path().join("control.token");
+    std::fs::write(&token, "amc_unused").expect("write");
+    for (file, limit) in [
+        (&deep, "more than the 10000"),
+        (&large, "larger than 1048576 bytes"),
+    ] {
+        let served = refused(
+            Command::new(BIN)
+                .args(["--in-memory", "--listen", "127.0.0.1:0", "--fixtures"])
+                .arg(file),
+        );
+        // No server is reached: the file is refused first.
+        let sent = refused(
+            Command::new(BIN)
+                .args(["ctl", "--url", "http://127.0.0.1:9", "--token-file"])
+                .arg(&token)
+                .arg("fixtures")
+                .arg(file),
+        );
+        for output in [served, sent] {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(limit), "{}: {stderr}", file.display());
+        }
+    }
+}
+
 /// Runs `alphamoon-sandbox ctl --url URL --token-file FILE args…` off the
 /// test's runtime threads.
 async fn ctl(url: &str, token_file: &Path, args: &[&str]) -> std::process::Output {

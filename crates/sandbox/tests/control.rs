@@ -168,6 +168,41 @@ async fn bad_control_requests_are_refused_with_problems() {
 
 const FIXTURES: &str = "/_sandbox/v1/fixtures";
 
+/// The endpoint reads fixtures as JSON, within the body limit, and stops
+/// at the JSON reader's depth limit: a deep or oversized document is a
+/// problem at once, and nothing is stored.
+#[tokio::test]
+async fn deep_or_oversized_fixtures_bodies_are_refused() {
+    let (sandbox, admin) = controlled().await;
+    let deep = format!("{{\"orgs\": {}", "[".repeat(16_000));
+    let refused = call(
+        &sandbox,
+        "POST",
+        FIXTURES,
+        Some(&bearer(TOKEN)),
+        Some(("application/json", deep)),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.detail().contains("recursion limit"),
+        "{}",
+        refused.body
+    );
+    let large = format!("{{\"orgs\": [], \"pad\": \"{}\"}}", "x".repeat(20_000));
+    let refused = call(
+        &sandbox,
+        "POST",
+        FIXTURES,
+        Some(&bearer(TOKEN)),
+        Some(("application/json", large)),
+    )
+    .await;
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    let page = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
+    assert_eq!(page.body["pagination"]["total"], 1, "nothing was stored");
+}
+
 fn fixtures_body(document: serde_json::Value) -> Option<(&'static str, String)> {
     Some(("application/json", document.to_string()))
 }
