@@ -133,6 +133,7 @@ fn postgres_suite(root: &Path) -> Result<(), String> {
     let cluster = postgres::Cluster::start(root)?;
     let url = cluster.url("postgres");
     let ctl = cluster.ctl_script().to_string_lossy().into_owned();
+    let log = cluster.log().to_string_lossy().into_owned();
     cargo_with_env(
         root,
         &[
@@ -158,6 +159,7 @@ fn postgres_suite(root: &Path) -> Result<(), String> {
         &[
             ("ALPHAMOON_TEST_POSTGRES_URL", &url),
             ("ALPHAMOON_TEST_POSTGRES_CTL", &ctl),
+            ("ALPHAMOON_TEST_POSTGRES_LOG", &log),
         ],
     )?;
     cluster.stop()

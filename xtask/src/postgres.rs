@@ -259,6 +259,12 @@ impl Cluster {
         )
     }
 
+    /// The server's log, for tests that look for what the server
+    /// reported (a deadlock, say).
+    pub(crate) fn log(&self) -> &Path {
+        &self.layout.log
+    }
+
     /// The script that runs `pg_ctl` on this cluster with its settings,
     /// passing its arguments on: `ctl stop -m fast`, `ctl start`.
     pub(crate) fn ctl_script(&self) -> &Path {

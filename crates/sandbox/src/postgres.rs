@@ -9,6 +9,22 @@
 //! an answered create survives a crash of its replica or of the database.
 //! The rate limits live here too, in an unlogged table, so that spreading a
 //! burst over replicas does not multiply anyone's allowance.
+//!
+//! Lock order. The API's statements take only the table locks that
+//! reading and writing rows take, which never conflict with one another;
+//! between them only row locks can make one wait for another, and those
+//! are taken in one order: a create locks its caller's key, then its
+//! organization's row; a delete locks its caller's key and the doomed key
+//! together, in id order, then the organization's row. A reset is the one
+//! statement that takes strong table locks: all four tables, in the order
+//! of `RESET_LOCK_ORDER`, each wait cut short by a lock timeout well
+//! under the server's `deadlock_timeout`. When one runs out (a slow
+//! reader such as `pg_dump`, or a statement that holds one table and
+//! waits for another the reset holds), the reset lets go of every lock
+//! and starts over after a pause. So a reset never holds a table for long
+//! while waiting for another, no cycle with it lasts until the deadlock
+//! detector picks a victim, and it waits out a slow reader instead of
+//! failing.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -77,6 +93,22 @@ const SCHEMA_LOCK: i64 = 0x616d_6b5f_7363_686d;
 /// How long a request waits for a pooled connection, or for a new one to
 /// be made, before it is answered 503.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The tables a reset empties, in the order it locks them.
+const RESET_LOCK_ORDER: &str = "api_keys, orgs, rate_limit_cells, sandbox_control";
+
+/// The longest a reset waits for any one table's lock before it lets go
+/// of all of them and starts over; shorter still when the server's
+/// `deadlock_timeout` is short.
+const RESET_LOCK_WAIT_MS: f64 = 100.0;
+
+/// The pause between a reset's attempts, in which the statements that
+/// queued behind it run.
+const RESET_PAUSE: Duration = Duration::from_millis(10);
+
+/// How long a reset keeps trying before it reports the database
+/// unavailable: the tables are held by someone that is not letting go.
+const RESET_PATIENCE: Duration = Duration::from_secs(30);
 
 /// How long a connection may be silent before TCP keepalives probe it.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
@@ -604,11 +636,46 @@ impl Store for PgStore {
 
     fn reset(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let client = self.client().await?;
-            client
-                .batch_execute("TRUNCATE api_keys, orgs, rate_limit_cells, sandbox_control")
+            let mut client = self.client().await?;
+            // A wait for one table while holding another must end before
+            // PostgreSQL's deadlock detector would pick a victim, which
+            // could be an API statement: a fraction of its timeout.
+            let deadlock_ms: f64 = client
+                .query_one(
+                    "SELECT (extract(epoch FROM current_setting('deadlock_timeout')::interval) * 1000)::float8",
+                    &[],
+                )
                 .await
-                .map_err(pg_error)
+                .map_err(pg_error)?
+                .get::<_, f64>(0);
+            let lock_ms = (deadlock_ms / 4.0).clamp(1.0, RESET_LOCK_WAIT_MS);
+            let give_up = std::time::Instant::now() + RESET_PATIENCE;
+            loop {
+                let tx = client.transaction().await.map_err(pg_error)?;
+                let truncated = tx
+                    .batch_execute(&format!(
+                        "SET LOCAL lock_timeout = '{lock_ms:.0}ms';
+                         LOCK TABLE {RESET_LOCK_ORDER} IN ACCESS EXCLUSIVE MODE;
+                         TRUNCATE {RESET_LOCK_ORDER}"
+                    ))
+                    .await;
+                match truncated {
+                    Ok(()) => return tx.commit().await.map_err(pg_error),
+                    // Every lock taken so far goes with the rollback, so
+                    // the statements that waited for them go on.
+                    Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                        tx.rollback().await.map_err(pg_error)?;
+                        if std::time::Instant::now() > give_up {
+                            return Err(StoreError::Unavailable(format!(
+                                "the tables stayed locked by other sessions for {} s",
+                                RESET_PATIENCE.as_secs()
+                            )));
+                        }
+                        tokio::time::sleep(RESET_PAUSE).await;
+                    }
+                    Err(e) => return Err(pg_error(e)),
+                }
+            }
         })
     }
 

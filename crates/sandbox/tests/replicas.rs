@@ -654,3 +654,133 @@ async fn replicas_share_the_clock_and_the_faults_and_keep_their_own_journals() {
         .expect("answer");
     assert_eq!(free.body["frozen"], false);
 }
+
+/// A reset empties every table at once, so it must have them all. Beside
+/// a slow reader (a `pg_dump`, a psql session in a transaction) it waits
+/// for the reader, then answers 204; under load it never deadlocks with
+/// the API's statements, and none of them fails for it. Round after
+/// round, with the server's log as the witness.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn a_reset_waits_for_a_slow_reader_and_never_deadlocks_under_load() {
+    const TOKEN: &str = "amc_reset-test-token";
+    let deadlocks = support::postgres_deadlocks();
+    let database_url = support::fresh_postgres_database().await;
+    let store = Arc::new(PgStore::connect(&database_url, 8).await.expect("store"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let settings = alphamoon_sandbox::Settings {
+        rate_limit: None,
+        org_rate_limit: None,
+        control_token: Some(alphamoon_sandbox::ControlToken::new(TOKEN)),
+        ..alphamoon_sandbox::Settings::default()
+    };
+    let sandbox = alphamoon_sandbox::Sandbox::serve(listener, store, &settings).expect("serve");
+    let url = sandbox.url();
+    let reset = || {
+        let url = url.clone();
+        async move {
+            try_call(
+                &url,
+                "POST",
+                "/_sandbox/v1/reset",
+                Some(&format!("Bearer {TOKEN}")),
+                None,
+            )
+            .await
+            .expect("answered")
+        }
+    };
+
+    // Clients that list and create all along, each starting over with a
+    // fresh organization when a reset has taken theirs.
+    let load = |stop: Arc<AtomicBool>| {
+        (0..4)
+            .map(|i| {
+                let (url, stop) = (url.clone(), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let mut statuses = Vec::new();
+                    let mut admin = String::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        if admin.is_empty() {
+                            let created = try_call(
+                                &url,
+                                "POST",
+                                "/_sandbox/v1/orgs",
+                                Some(&format!("Bearer {TOKEN}")),
+                                Some(("application/json", r#"{"name":"load"}"#.to_owned())),
+                            )
+                            .await
+                            .expect("answered");
+                            assert_eq!(created.status, 201, "{}", created.body);
+                            admin = created.body["adminKey"].as_str().expect("key").to_owned();
+                        }
+                        let answer = if i % 2 == 0 {
+                            try_call(&url, "GET", KEYS, Some(&basic(&admin)), None).await
+                        } else {
+                            let body = create_body("load", &["workspace.file:upload"]);
+                            try_call(&url, "POST", KEYS, Some(&basic(&admin)), Some(body)).await
+                        };
+                        let status = answer.expect("answered").status;
+                        if status == 401 {
+                            admin.clear();
+                        }
+                        statuses.push(status);
+                    }
+                    statuses
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let settle = |tasks: Vec<tokio::task::JoinHandle<Vec<u16>>>, when: String| async move {
+        for task in tasks {
+            let statuses = task.await.expect("load");
+            assert!(
+                statuses.iter().all(|s| [200, 201, 401].contains(s)),
+                "{when}: an API call failed beside the reset: {statuses:?}"
+            );
+        }
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = load(Arc::clone(&stop));
+    let (reader, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .expect("reader connects");
+    tokio::spawn(connection);
+    reader
+        .batch_execute("BEGIN; SELECT count(*) FROM api_keys")
+        .await
+        .expect("the reader reads");
+    let held = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        reader.batch_execute("COMMIT").await.expect("commit");
+    });
+    let started = Instant::now();
+    let answer = reset().await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the reset cannot have emptied the tables while the reader held one"
+    );
+    held.await.expect("reader");
+    stop.store(true, Ordering::SeqCst);
+    settle(tasks, "beside the slow reader".to_owned()).await;
+
+    for round in 0..12 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = load(Arc::clone(&stop));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let answer = reset().await;
+        assert_eq!(answer.status, 204, "round {round}: {}", answer.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.store(true, Ordering::SeqCst);
+        settle(tasks, format!("round {round}")).await;
+    }
+    assert_eq!(
+        support::postgres_deadlocks(),
+        deadlocks,
+        "PostgreSQL reported a deadlock"
+    );
+}

@@ -320,6 +320,22 @@ pub const POSTGRES_URL_VAR: &str = "ALPHAMOON_TEST_POSTGRES_URL";
 /// set by `cargo xtask ci` beside [`POSTGRES_URL_VAR`].
 pub const POSTGRES_CTL_VAR: &str = "ALPHAMOON_TEST_POSTGRES_CTL";
 
+/// That server's log file: set by `cargo xtask ci` beside
+/// [`POSTGRES_URL_VAR`].
+pub const POSTGRES_LOG_VAR: &str = "ALPHAMOON_TEST_POSTGRES_LOG";
+
+/// How many deadlocks the test PostgreSQL server has reported in its log
+/// so far. Fails the test if the log is not configured or readable.
+pub fn postgres_deadlocks() -> usize {
+    let log = std::env::var(POSTGRES_LOG_VAR).unwrap_or_else(|_| {
+        panic!("{POSTGRES_LOG_VAR} is not set: run this test through `cargo xtask ci`")
+    });
+    let text = std::fs::read(&log).unwrap_or_else(|e| panic!("cannot read {log}: {e}"));
+    String::from_utf8_lossy(&text)
+        .matches("deadlock detected")
+        .count()
+}
+
 /// A fresh, empty store for one test: a new database on the PostgreSQL
 /// server named by [`POSTGRES_URL_VAR`] when it is set, else SQLite in
 /// memory. So `cargo test` runs the behaviour suite on SQLite, and
