@@ -125,8 +125,8 @@ fn ci(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The sandbox's behaviour suite again, and the tests that need several
-/// replicas, against a real PostgreSQL server started for the purpose and
+/// The sandbox's behaviour suite again, the tests that need several
+/// replicas, and TLS to the database, against a real PostgreSQL server started for the purpose and
 /// stopped afterwards, on failure too. The variables are the ones the
 /// tests' support module reads.
 fn postgres_suite(root: &Path) -> Result<(), String> {
@@ -153,6 +153,8 @@ fn postgres_suite(root: &Path) -> Result<(), String> {
             "replicas",
             "--test",
             "postgres_outage",
+            "--test",
+            "postgres_tls",
             "--",
             "--include-ignored",
         ],

@@ -30,6 +30,7 @@ pub mod faults;
 mod journal;
 pub mod keys;
 pub mod postgres;
+mod postgres_tls;
 mod ratelimit;
 mod redact;
 mod server;

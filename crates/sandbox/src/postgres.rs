@@ -31,7 +31,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::keys::SecretHash;
@@ -177,15 +176,24 @@ fn pool_error(error: PoolError) -> StoreError {
 }
 
 impl PgStore {
-    /// Connects to the database at `url` (`postgres://USER@HOST:PORT/DB`)
+    /// Connects to the database at `url` (`postgres://USER@HOST:PORT/DB`,
+    /// with libpq's `sslmode` and `sslrootcert` in its query if need be)
     /// with a pool of up to `pool_size` connections, and brings its schema
     /// up to date. Fails if the database cannot be reached now.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        // `sslmode` and `sslrootcert` as libpq reads them: see postgres_tls.
+        let (url, tls) = crate::postgres_tls::TlsParams::take_from(url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
-            // The parser's message never repeats the URL, which may hold a
+            // Neither the parser's message nor its cause (an unknown
+            // option, a bad value) repeats the URL, which may hold a
             // password.
-            .map_err(|e| StoreError::Failed(format!("invalid database URL: {e}")))?;
+            .map_err(|e: tokio_postgres::Error| {
+                let cause = std::error::Error::source(&e)
+                    .map(|cause| format!(": {cause}"))
+                    .unwrap_or_default();
+                StoreError::Failed(format!("invalid database URL: {e}{cause}"))
+            })?;
         // Answered writes must be on disk, whatever the server's default;
         // options the URL gives are kept.
         let options = match config.get_options() {
@@ -202,9 +210,10 @@ impl PgStore {
             .keepalives(true)
             .keepalives_idle(KEEPALIVE_IDLE)
             .tcp_user_timeout(POOL_TIMEOUT);
+        let tls = tls.connector(&mut config)?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 // A connection the server closed is dropped on its next
                 // checkout; a query that fails on it answers 503 once.
