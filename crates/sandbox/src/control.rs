@@ -208,8 +208,7 @@ impl Controls {
 
     /// `createSandboxOrg`: a new organization and its admin key's secret.
     pub async fn create_org(&self, name: &str) -> Result<(Org, String), ControlError> {
-        let name = validate::org_name(name)?;
-        Ok(crate::create_org(self.store.as_ref(), &name).await?)
+        crate::create_org(self.store.as_ref(), name).await
     }
 
     /// `loadFixtures`: stores the organizations and keys of a fixtures

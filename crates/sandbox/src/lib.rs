@@ -58,9 +58,10 @@ pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 
 /// Creates an organization and its first admin key, which holds every
 /// scope. Returns the organization and the key's secret, which exists
-/// nowhere else.
-pub async fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), StoreError> {
-    let secret = keys::new_secret().map_err(StoreError::failed)?;
+/// nowhere else. The name has the limits of a key's name (1 to 255
+/// characters, none of them control characters).
+pub async fn create_org(store: &dyn Store, name: &str) -> Result<(Org, String), ControlError> {
+    let secret = keys::new_secret().map_err(api::Problem::from)?;
     let now = crate::clock::now_in(store).await?;
     let (org, admin) = new_org(name, now)?;
     store
@@ -77,7 +78,7 @@ pub async fn create_first_org(
     store: &dyn Store,
     name: &str,
     secret: &str,
-) -> Result<Option<Org>, StoreError> {
+) -> Result<Option<Org>, ControlError> {
     let now = crate::clock::now_in(store).await?;
     let (org, admin) = new_org(name, now)?;
     let created = store.add_orgs(&[seeded(&org, admin, secret)], true).await?;
@@ -92,44 +93,73 @@ fn seeded(org: &Org, admin: StoredKey, secret: &str) -> store::SeededOrg {
     }
 }
 
-/// A new organization with a fresh id, and its first admin key.
-pub(crate) fn new_org(name: &str, now: DateTime<Utc>) -> Result<(Org, StoredKey), StoreError> {
-    let suffix = keys::random_hex(10).map_err(StoreError::failed)?;
+/// The last second any stored instant may hold: the end of the year 9999,
+/// after which a date has five digits of year, which RFC 3339 cannot write
+/// and strict clients cannot read.
+const LAST_SECOND: i64 = clock::LATEST / 1000;
+
+/// A new organization with a fresh id, and its first admin key. Every way
+/// an organization is made comes here, so that each meets its rules: a
+/// name with the limits of a key's name, and an admin key whose expiry
+/// can be written.
+pub(crate) fn new_org(name: &str, now: DateTime<Utc>) -> Result<(Org, StoredKey), api::Problem> {
+    let name = api::validate::org_name(name)?;
+    let exp = now
+        .timestamp()
+        .saturating_add(ADMIN_KEY_LIFETIME.as_secs() as i64);
+    if exp > LAST_SECOND {
+        return Err(api::Problem::new(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "The sandbox clock stands at {}: an admin key made now would expire after the \
+                 year 9999. Reset the sandbox to bring the clock back.",
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ));
+    }
+    let suffix = keys::random_hex(10)?;
     let org = Org {
         id: format!("ORG:sandbox|{suffix}"),
-        name: name.to_owned(),
+        name: name.to_string(),
     };
-    let exp = now + ADMIN_KEY_LIFETIME;
-    let admin = new_key(&org.id, "admin", Scope::ALL, now, exp.timestamp())?;
+    let admin = new_key(&org.id, "admin", Scope::ALL, now, exp)?;
     Ok((org, admin))
 }
 
 /// Stores a new key for `org_id` directly, bypassing the API's checks (an
-/// `exp` in the past makes an expired key). Returns it with its secret.
+/// `exp` in the past makes an expired key; one after the year 9999 is
+/// refused). Returns it with its secret.
 pub async fn issue_key(
     store: &dyn Store,
     org_id: &str,
     name: &str,
     scopes: &[Scope],
     exp: i64,
-) -> Result<(StoredKey, String), StoreError> {
-    let secret = keys::new_secret().map_err(StoreError::failed)?;
+) -> Result<(StoredKey, String), ControlError> {
+    let secret = keys::new_secret().map_err(api::Problem::from)?;
     let now = crate::clock::now_in(store).await?;
     let key = new_key(org_id, name, scopes, now, exp)?;
     store.insert_key(&key, &keys::hash(&secret)).await?;
     Ok((key, secret))
 }
 
-/// A key made now, with a fresh id.
+/// A key made now, with a fresh id; refused if `exp` falls after the year
+/// 9999.
 pub(crate) fn new_key(
     org_id: &str,
     name: &str,
     scopes: &[Scope],
     now: DateTime<Utc>,
     exp: i64,
-) -> Result<StoredKey, StoreError> {
+) -> Result<StoredKey, api::Problem> {
+    if exp > LAST_SECOND {
+        return Err(api::Problem::bad_request(
+            "exp",
+            "`exp` must be in the year 9999 or earlier, in UTC.",
+        ));
+    }
     Ok(StoredKey {
-        id: keys::new_id().map_err(StoreError::failed)?,
+        id: keys::new_id()?,
         org_id: org_id.to_owned(),
         name: name.to_owned(),
         scopes: scopes.to_vec(),
@@ -160,19 +190,23 @@ pub async fn load_fixtures(
 /// Adds `count` filler keys to `org_id` in bulk, for load tests and large
 /// demo stores. Their secrets are never made (each stores a random hash),
 /// so they can be listed and deleted but never authenticate.
-pub async fn seed_keys(store: &dyn Store, org_id: &str, count: usize) -> Result<(), StoreError> {
+pub async fn seed_keys(store: &dyn Store, org_id: &str, count: usize) -> Result<(), ControlError> {
     const BATCH: usize = 10_000;
     let now = crate::clock::now_in(store).await?;
-    let exp = (now + ADMIN_KEY_LIFETIME).timestamp();
+    let exp = now
+        .timestamp()
+        .saturating_add(ADMIN_KEY_LIFETIME.as_secs() as i64);
+    // The same rule as every key made by the server.
+    new_key(org_id, "filler", &[], now, exp)?;
     let mut done = 0;
     while done < count {
         let batch = BATCH.min(count - done);
         let mut rows = Vec::with_capacity(batch);
         for i in 0..batch {
             let mut hash = [0u8; 32];
-            getrandom::fill(&mut hash).map_err(StoreError::failed)?;
+            getrandom::fill(&mut hash).map_err(api::Problem::from)?;
             let key = StoredKey {
-                id: keys::new_id().map_err(StoreError::failed)?,
+                id: keys::new_id().map_err(api::Problem::from)?,
                 org_id: org_id.to_owned(),
                 name: format!("seeded key {}", done + i + 1),
                 scopes: vec![Scope::WorkspaceFileUpload],

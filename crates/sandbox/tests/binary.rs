@@ -679,6 +679,37 @@ async fn a_fixtures_file_seeds_a_fresh_database_once() {
     );
 }
 
+/// `org create` holds an organization's name to the limits every other
+/// way of making one does, and stores nothing it refuses.
+#[test]
+fn org_create_refuses_names_outside_the_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("sandbox.db");
+    for name in ["", "a\u{7}b", &"x".repeat(256)] {
+        let output = refused(
+            Command::new(BIN)
+                .args(["org", "create", "--name", name, "--db"])
+                .arg(&db),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("`name` must be 1 to 255 characters"),
+            "{name:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "no key printed");
+    }
+    let created = Command::new(BIN)
+        .args(["org", "create", "--name", "Globex", "--db"])
+        .arg(&db)
+        .output()
+        .expect("runs");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+}
+
 /// A fixtures file is bounded before any parser reads it, for the server
 /// and for `ctl` alike: a hostile one is refused by the limit, not by the
 /// parser after it has worked through the whole file.

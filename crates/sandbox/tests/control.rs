@@ -1097,3 +1097,95 @@ async fn a_clock_move_stops_writes_already_under_way() {
         "nothing minted for a gone caller or born expired, and in the order made"
     );
 }
+
+/// No way of making an organization stores a date after the year 9999:
+/// near the end of it, an admin key's year-long lifetime would pass it,
+/// and strict clients cannot read a five-digit year. Every entry point is
+/// refused, and nothing is stored.
+#[tokio::test]
+async fn no_entry_point_makes_a_key_that_expires_after_the_year_9999() {
+    let (sandbox, admin) = controlled().await;
+    let control = bearer(TOKEN);
+    let frozen = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"frozenAt": "9999-12-31T23:59:59Z"})),
+    )
+    .await;
+    assert_eq!(frozen.status, 200, "{}", frozen.body);
+    let org = call(&sandbox, "POST", ORGS, Some(&control), org_body("Late")).await;
+    assert_eq!(org.status, 409, "{}", org.body);
+    assert!(org.detail().contains("9999"), "{}", org.body);
+    let fixtures = call(
+        &sandbox,
+        "POST",
+        FIXTURES,
+        Some(&control),
+        fixtures_body(json!({"orgs": [{"name": "Late", "keys": []}]})),
+    )
+    .await;
+    assert_eq!(fixtures.status, 409, "{}", fixtures.body);
+    let in_process = sandbox.create_org("Late").await.expect_err("refused");
+    assert_eq!(in_process.status(), 409);
+    let store = sandbox.store();
+    assert!(alphamoon_sandbox::create_org(store, "Late").await.is_err());
+    assert!(
+        alphamoon_sandbox::create_first_org(
+            store,
+            "Late",
+            &alphamoon_sandbox::keys::from_seed("late")
+        )
+        .await
+        .is_err()
+    );
+    let org_id = support::org_of(&sandbox, &admin).await;
+    assert!(
+        alphamoon_sandbox::seed_keys(store, &org_id, 3)
+            .await
+            .is_err()
+    );
+    let after_9999 = chrono::DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .expect("date")
+        .timestamp()
+        + 1;
+    let issued = alphamoon_sandbox::issue_key(store, &org_id, "late", &[], after_9999).await;
+    assert_eq!(issued.expect_err("refused").field(), Some("exp"));
+
+    // The admin key expired with the freeze, so the store is asked.
+    let (keys, total) = store.list_keys(&org_id, 0, 100).await.expect("list");
+    assert_eq!(total, 1, "only the first admin key: {keys:?}");
+    let reset = call(&sandbox, "POST", RESET, Some(&control), None).await;
+    assert_eq!(reset.status, 204, "{}", reset.body);
+    let later = call(&sandbox, "POST", ORGS, Some(&control), org_body("After")).await;
+    assert_eq!(
+        later.status, 201,
+        "a reset brings the clock back: {}",
+        later.body
+    );
+}
+
+/// An organization's name has the limits of a key's name however the
+/// organization is made: over HTTP, in process, or through the library.
+#[tokio::test]
+async fn every_way_of_making_an_organization_checks_its_name() {
+    let (sandbox, _) = controlled().await;
+    let long = "x".repeat(256);
+    for name in ["", "a\u{7}b", "tab\there", long.as_str()] {
+        let over_http = call(&sandbox, "POST", ORGS, Some(&bearer(TOKEN)), org_body(name)).await;
+        assert_eq!(over_http.status, 400, "{name:?}: {}", over_http.body);
+        assert_eq!(over_http.field(), Some("name"));
+        let in_process = sandbox.create_org(name).await.expect_err(name);
+        assert_eq!(in_process.field(), Some("name"), "{name:?}");
+        let library = alphamoon_sandbox::create_org(sandbox.store(), name)
+            .await
+            .expect_err(name);
+        assert_eq!(library.field(), Some("name"), "{name:?}");
+        let first = alphamoon_sandbox::create_first_org(sandbox.store(), name, "amk_unused")
+            .await
+            .expect_err(name);
+        assert_eq!(first.field(), Some("name"), "{name:?}");
+    }
+    assert!(sandbox.create_org(&"x".repeat(255)).await.is_ok());
+}
