@@ -348,6 +348,10 @@ pub(crate) fn fault_request(body: &[u8]) -> Result<FaultRequest, Problem> {
     })
 }
 
+/// The longest single move of the clock: a hundred years of 365 days, as
+/// the control spec states.
+const MAX_ADVANCE_SECONDS: i64 = 100 * 365 * 86_400;
+
 /// Validates a `setClock` body: exactly one of its three moves.
 pub(crate) fn clock_move(body: &[u8]) -> Result<ClockMove, Problem> {
     let fields = object_body(body, &["frozenAt", "advanceBySeconds", "resume"])?;
@@ -370,12 +374,15 @@ pub(crate) fn clock_move(body: &[u8]) -> Result<ClockMove, Problem> {
         )),
         ("advanceBySeconds", value) => value
             .as_i64()
-            .filter(|&seconds| seconds >= 1)
+            .filter(|seconds| (1..=MAX_ADVANCE_SECONDS).contains(seconds))
             .map(ClockMove::AdvanceBySeconds)
             .ok_or_else(|| {
                 Problem::bad_request(
                     "advanceBySeconds",
-                    "`advanceBySeconds` must be a whole number of seconds, at least 1.",
+                    format!(
+                        "`advanceBySeconds` must be a whole number of seconds from 1 to \
+                         {MAX_ADVANCE_SECONDS} (a hundred years)."
+                    ),
                 )
             }),
         ("resume", Value::Bool(true)) => Ok(ClockMove::Resume),
