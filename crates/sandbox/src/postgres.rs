@@ -820,30 +820,22 @@ mod tests {
     #[test]
     fn the_clock_sql_reads_the_names_the_control_row_is_written_with() {
         let wall = chrono::DateTime::from_timestamp_millis(5_000).expect("in range");
-        let mut clock = ClockSetting::default();
-        clock.advance(7, wall).expect("advance");
-        let running: serde_json::Value = serde_json::from_str(
-            &ControlState {
+        let column = |clock: ClockSetting| -> serde_json::Value {
+            let state = ControlState {
                 clock,
                 ..ControlState::default()
-            }
-            .to_column(),
-        )
-        .expect("JSON");
+            };
+            serde_json::from_str(&state.to_column()).expect("JSON")
+        };
+        let mut clock = ClockSetting::default();
+        clock.advance(7, wall).expect("advance");
+        let running = column(clock);
         assert_eq!(running["clock"]["offsetMs"], 7_000);
         assert_eq!(running["clock"]["frozenAtMs"], serde_json::Value::Null);
         clock
             .freeze(wall + chrono::Duration::seconds(60), wall)
             .expect("freeze");
-        let frozen: serde_json::Value = serde_json::from_str(
-            &ControlState {
-                clock,
-                ..ControlState::default()
-            }
-            .to_column(),
-        )
-        .expect("JSON");
-        assert_eq!(frozen["clock"]["frozenAtMs"], 65_000);
+        assert_eq!(column(clock)["clock"]["frozenAtMs"], 65_000);
         let sql = super::clock_now_sql("$9");
         assert!(sql.contains("'{clock,frozenAtMs}'") && sql.contains("'{clock,offsetMs}'"));
     }

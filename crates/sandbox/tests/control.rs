@@ -174,29 +174,27 @@ const FIXTURES: &str = "/_sandbox/v1/fixtures";
 #[tokio::test]
 async fn deep_or_oversized_fixtures_bodies_are_refused() {
     let (sandbox, admin) = controlled().await;
-    let deep = format!("{{\"orgs\": {}", "[".repeat(16_000));
-    let refused = call(
-        &sandbox,
-        "POST",
-        FIXTURES,
-        Some(&bearer(TOKEN)),
-        Some(("application/json", deep)),
-    )
-    .await;
+    let auth = bearer(TOKEN);
+    let load = |document: String| {
+        call(
+            &sandbox,
+            "POST",
+            FIXTURES,
+            Some(&auth),
+            Some(("application/json", document)),
+        )
+    };
+    let refused = load(format!("{{\"orgs\": {}", "[".repeat(16_000))).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(
         refused.detail().contains("recursion limit"),
         "{}",
         refused.body
     );
-    let large = format!("{{\"orgs\": [], \"pad\": \"{}\"}}", "x".repeat(20_000));
-    let refused = call(
-        &sandbox,
-        "POST",
-        FIXTURES,
-        Some(&bearer(TOKEN)),
-        Some(("application/json", large)),
-    )
+    let refused = load(format!(
+        "{{\"orgs\": [], \"pad\": \"{}\"}}",
+        "x".repeat(20_000)
+    ))
     .await;
     assert_eq!(refused.status, 413, "{}", refused.body);
     let page = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
@@ -1004,14 +1002,10 @@ async fn a_clock_move_stops_writes_already_under_way() {
             "scopes": ["workspace.admin.api_key:manage"],
         }))
     };
-    let short = call(
-        &sandbox,
-        "POST",
-        KEYS,
-        Some(&basic(&admin)),
-        create("short", 1),
-    )
-    .await;
+    let as_admin = basic(&admin);
+    let create_as_admin =
+        |name: &str, hours: i64| call(&sandbox, "POST", KEYS, Some(&as_admin), create(name, hours));
+    let short = create_as_admin("short", 1).await;
     assert_eq!(short.status, 201, "{}", short.body);
     let short = short.body["key"].as_str().expect("key").to_owned();
 
@@ -1060,14 +1054,7 @@ async fn a_clock_move_stops_writes_already_under_way() {
     assert_eq!(moved.status, 200, "{}", moved.body);
     let expired = call(&sandbox, "GET", KEYS, Some(&basic(&short)), None).await;
     assert_eq!(expired.status, 401, "the short key expired with the move");
-    let meanwhile = call(
-        &sandbox,
-        "POST",
-        KEYS,
-        Some(&basic(&admin)),
-        create("meanwhile", 24),
-    )
-    .await;
+    let meanwhile = create_as_admin("meanwhile", 24).await;
     assert_eq!(meanwhile.status, 201, "{}", meanwhile.body);
 
     let by_short_key = by_short_key.await.expect("task");
