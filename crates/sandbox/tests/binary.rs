@@ -269,6 +269,7 @@ fn help_describes_every_flag_and_the_org_subcommand() {
         "--rate-limit",
         "--org-rate-limit",
         "--header-read-timeout-secs",
+        "--idle-timeout-secs",
         "--max-connections",
         "--shutdown-grace-secs",
         "--max-key-lifetime-days",
@@ -517,6 +518,8 @@ fn numeric_flags_out_of_range_are_refused_at_startup() {
         ("--org-rate-limit-burst", "4294967295"),
         ("--request-timeout-secs", "0"),
         ("--header-read-timeout-secs", "0"),
+        ("--idle-timeout-secs", "0"),
+        ("--idle-timeout-secs", "3601"),
         ("--max-connections", "0"),
         ("--shutdown-grace-secs", "99999999"),
     ] {
