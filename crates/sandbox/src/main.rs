@@ -557,7 +557,31 @@ fn control_token(path: &Path) -> Result<ControlToken, String> {
             path.display()
         ));
     }
+    #[cfg(unix)]
+    warn_if_shared(path);
     Ok(ControlToken::new(token))
+}
+
+/// Warns, naming the fix, when the token file at `path` lets its group or
+/// others in: whoever can read the token can wipe and rewrite the sandbox.
+/// It only warns, since a file shared on purpose (a CI runner's group, say)
+/// must keep working; the token itself is never shown.
+#[cfg(unix)]
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        eprintln!(
+            "warning: the control token file {} has mode {mode:03o}, so users other than its \
+             owner may read or change it; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
 }
 
 /// Syncs the directory holding `path`, so that a rename into it survives
