@@ -1,6 +1,6 @@
 //! `cargo xtask conformance`: proves the published spec works with the tools
 //! other languages use. Pinned tools are installed under
-//! `target/conformance/` from PyPI and npm (a venv, and `npm ci` from the
+//! `conformance/` in the target directory from PyPI and npm (a venv, and `npm ci` from the
 //! committed lock file); everything they generate stays there too.
 
 use std::fs;
@@ -35,7 +35,7 @@ struct Context {
 }
 
 pub(crate) fn run(root: &Path) -> Result<(), String> {
-    let work = root.join("target/conformance");
+    let work = crate::target_dir(root).join("conformance");
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let mut cx = Context {
         root: root.to_path_buf(),
@@ -92,6 +92,11 @@ fn pinned(root: &Path, tool: &str) -> String {
 impl Context {
     fn input(&self, name: &str) -> PathBuf {
         self.root.join(INPUTS).join(name)
+    }
+
+    /// The debug sandbox that `run` builds.
+    fn sandbox_bin(&self) -> PathBuf {
+        crate::target_dir(&self.root).join("debug/alphamoon-sandbox")
     }
 
     fn venv_bin(&self, name: &str) -> PathBuf {
@@ -217,7 +222,7 @@ impl Context {
         succeeds(
             Command::new(self.venv_bin("python"))
                 .arg(self.input(script))
-                .arg(self.root.join("target/debug/alphamoon-sandbox"))
+                .arg(self.sandbox_bin())
                 .env("PYTHONPATH", path),
         )
     }
@@ -293,7 +298,7 @@ impl Context {
         let key_file = self.work.join("admin.key");
         let _ = fs::remove_file(&key_file);
         let server = Server::start(
-            unthrottled_sandbox(&self.root.join("target/debug/alphamoon-sandbox"))
+            unthrottled_sandbox(&self.sandbox_bin())
                 .arg("--in-memory")
                 .arg("--bootstrap-key-file")
                 .arg(&key_file),
