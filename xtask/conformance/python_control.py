@@ -32,6 +32,7 @@ from alphamoon_sandbox_control_plane_client.models import (
     Fixtures,
     LoadedFixtures,
     RecordedRequestList,
+    ScopeName,
     VendorOperationId,
 )
 from alphamoon_workspace_organization_api_keys_client import AuthenticatedClient
@@ -80,7 +81,9 @@ def run(base_url: str, token: str) -> None:
     loaded = load_fixtures.sync(
         client=control,
         body=Fixtures(orgs=[FixtureOrg(name="Acme", keys=[FixtureKey(
-            name="ci", scopes=["workspace.admin.api_key:manage", "workspace.file:upload"],
+            name="ci",
+            # The control spec lists the vendor's scopes, so they are typed.
+            scopes=[ScopeName("workspace.admin.api_key:manage"), ScopeName("workspace.file:upload")],
             exp=now + datetime.timedelta(days=30),
         )])]),
     )

@@ -1,6 +1,6 @@
 //! `cargo xtask conformance`: proves the published spec works with the tools
 //! other languages use. Pinned tools are installed under
-//! `target/conformance/` from PyPI and npm (a venv, and `npm ci` from the
+//! `conformance/` in the target directory from PyPI and npm (a venv, and `npm ci` from the
 //! committed lock file); everything they generate stays there too.
 
 use std::fs;
@@ -15,10 +15,46 @@ use crate::process::{
 const INPUTS: &str = "xtask/conformance";
 const SPEC: &str = "openapi/alphamoon-workspace.json";
 
-/// The sandbox control plane's published spec: linted like the vendor's
-/// and generated into a Python client, but not fuzzed here, since fuzzing
-/// resets would disturb the run.
+/// The sandbox control plane's published spec: linted like the vendor's,
+/// generated into a Python client, and fuzzed against a sandbox of its own,
+/// since its resets would disturb any other run.
 const CONTROL_SPEC: &str = "openapi/alphamoon-sandbox-control.json";
+
+/// A spec that schemathesis fuzzes, and how.
+struct Fuzzed {
+    /// The published spec.
+    spec: &'static str,
+    /// Its settings in `INPUTS`.
+    config: &'static str,
+    /// The hook module of its generated phases, in `INPUTS`, with the test
+    /// that runs before them.
+    hook: &'static str,
+    /// How its sandbox is authenticated against.
+    credential: Credential,
+}
+
+/// The credential a fuzzed sandbox is started with and schemathesis is
+/// given, in an environment variable (never on a command line).
+enum Credential {
+    /// The bootstrap admin key, as `ALPHAMOON_ADMIN_KEY`.
+    AdminKey,
+    /// The control token, as `ALPHAMOON_CONTROL_TOKEN`.
+    ControlToken,
+}
+
+const VENDOR_FUZZ: Fuzzed = Fuzzed {
+    spec: SPEC,
+    config: "schemathesis.toml",
+    hook: "schemathesis_hooks",
+    credential: Credential::AdminKey,
+};
+
+const CONTROL_FUZZ: Fuzzed = Fuzzed {
+    spec: CONTROL_SPEC,
+    config: "schemathesis_control.toml",
+    hook: "schemathesis_control_hooks",
+    credential: Credential::ControlToken,
+};
 
 /// One line of the summary table.
 struct Outcome {
@@ -35,7 +71,7 @@ struct Context {
 }
 
 pub(crate) fn run(root: &Path) -> Result<(), String> {
-    let work = root.join("target/conformance");
+    let work = crate::target_dir(root).join("conformance");
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let mut cx = Context {
         root: root.to_path_buf(),
@@ -92,6 +128,11 @@ fn pinned(root: &Path, tool: &str) -> String {
 impl Context {
     fn input(&self, name: &str) -> PathBuf {
         self.root.join(INPUTS).join(name)
+    }
+
+    /// The debug sandbox that `run` builds.
+    fn sandbox_bin(&self) -> PathBuf {
+        crate::target_dir(&self.root).join("debug/alphamoon-sandbox")
     }
 
     fn venv_bin(&self, name: &str) -> PathBuf {
@@ -217,7 +258,7 @@ impl Context {
         succeeds(
             Command::new(self.venv_bin("python"))
                 .arg(self.input(script))
-                .arg(self.root.join("target/debug/alphamoon-sandbox"))
+                .arg(self.sandbox_bin())
                 .env("PYTHONPATH", path),
         )
     }
@@ -254,67 +295,81 @@ impl Context {
         Ok(())
     }
 
-    /// Every check and all four phases, in two runs, each against a fresh
-    /// sandbox. The examples phase runs with no hook, since every example
-    /// in the published spec must be accepted as written. The generated
-    /// phases run with `schemathesis_hooks.py`, which moves a past `exp`
-    /// into the future (JSON Schema cannot say "in the future"); its own
-    /// test runs first and proves that it changes nothing else.
+    /// Every check and all four phases, for the vendor spec and then the
+    /// control spec, in two runs each, each against a fresh sandbox. The
+    /// examples phase runs with no hook, since every example in a published
+    /// spec must be accepted as written. The generated phases run with a
+    /// hook for what JSON Schema cannot say: for the vendor spec,
+    /// `schemathesis_hooks.py` moves a past `exp` into the future; for the
+    /// control spec, `schemathesis_control_hooks.py` gives fixture secrets
+    /// their checksum and faults members that agree. Each hook's own test
+    /// runs first and proves that it changes nothing else.
     fn schemathesis(&mut self) -> Result<(), String> {
-        let passed = self.schemathesis_run("examples", false)?;
-        self.record(
-            "schemathesis",
-            "all checks; examples phase, no hook",
-            passed,
-        );
+        for (fuzzed, examples, hook, generated) in [
+            (
+                &VENDOR_FUZZ,
+                "all checks; examples phase, no hook",
+                "the generated phases' hook moves only a past `exp`",
+                "all checks; coverage, fuzzing, stateful phases",
+            ),
+            (
+                &CONTROL_FUZZ,
+                "control spec: all checks; examples phase, no hook",
+                "control spec: the hook fixes only what the schema cannot state",
+                "control spec: all checks; coverage, fuzzing, stateful phases",
+            ),
+        ] {
+            let passed = self.schemathesis_run(fuzzed, "examples", false)?;
+            self.record("schemathesis", examples, passed);
 
-        let hook_ok = succeeds(
-            Command::new(self.venv_bin("python"))
-                .arg(self.input("schemathesis_hooks_test.py"))
-                .env("PYTHONPATH", self.root.join(INPUTS)),
-        )?;
-        self.record(
-            "schemathesis",
-            "the generated phases' hook moves only a past `exp`",
-            hook_ok,
-        );
-        let passed = self.schemathesis_run("coverage,fuzzing,stateful", true)?;
-        self.record(
-            "schemathesis",
-            "all checks; coverage, fuzzing, stateful phases",
-            passed,
-        );
+            let hook_ok = succeeds(
+                Command::new(self.venv_bin("python"))
+                    .arg(self.input(&format!("{}_test.py", fuzzed.hook)))
+                    .env("PYTHONPATH", self.root.join(INPUTS)),
+            )?;
+            self.record("schemathesis", hook, hook_ok);
+            let passed = self.schemathesis_run(fuzzed, "coverage,fuzzing,stateful", true)?;
+            self.record("schemathesis", generated, passed);
+        }
         Ok(())
     }
 
-    /// One schemathesis run of `phases` against a fresh sandbox, with
-    /// `schemathesis_hooks.py` loaded or with no hook at all.
-    fn schemathesis_run(&self, phases: &str, hook: bool) -> Result<bool, String> {
-        let key_file = self.work.join("admin.key");
-        let _ = fs::remove_file(&key_file);
+    /// One schemathesis run of `phases` of `fuzzed` against a fresh
+    /// sandbox, with its hook loaded or with no hook at all.
+    fn schemathesis_run(&self, fuzzed: &Fuzzed, phases: &str, hook: bool) -> Result<bool, String> {
+        let (flag, file, variable) = match fuzzed.credential {
+            Credential::AdminKey => ("--bootstrap-key-file", "admin.key", "ALPHAMOON_ADMIN_KEY"),
+            Credential::ControlToken => (
+                "--control-token-file",
+                "control.token",
+                "ALPHAMOON_CONTROL_TOKEN",
+            ),
+        };
+        let secret_file = self.work.join(file);
+        let _ = fs::remove_file(&secret_file);
         let server = Server::start(
-            unthrottled_sandbox(&self.root.join("target/debug/alphamoon-sandbox"))
+            unthrottled_sandbox(&self.sandbox_bin())
                 .arg("--in-memory")
-                .arg("--bootstrap-key-file")
-                .arg(&key_file),
+                .arg(flag)
+                .arg(&secret_file),
             START_TIMEOUT,
         )?;
-        let admin_key = fs::read_to_string(&key_file).map_err(|e| e.to_string())?;
+        let secret = fs::read_to_string(&secret_file).map_err(|e| e.to_string())?;
         let mut command = Command::new(self.venv_bin("schemathesis"));
         command
             .arg("--config-file")
-            .arg(self.input("schemathesis.toml"))
+            .arg(self.input(fuzzed.config))
             .args(["run", "--checks", "all", "--phases", phases, "--no-color"])
-            .arg(self.root.join(SPEC))
+            .arg(self.root.join(fuzzed.spec))
             .env("ALPHAMOON_SANDBOX_URL", &server.url)
-            .env("ALPHAMOON_ADMIN_KEY", admin_key.trim())
+            .env(variable, secret.trim())
             // Nothing from the caller's environment may load a hook.
             .env_remove("SCHEMATHESIS_HOOKS")
             .env_remove("PYTHONPATH")
             .current_dir(&self.work);
         if hook {
             command
-                .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
+                .env("SCHEMATHESIS_HOOKS", fuzzed.hook)
                 .env("PYTHONPATH", self.root.join(INPUTS))
                 .args(["--seed", &generation_seed()]);
         }

@@ -71,6 +71,50 @@ pub(crate) fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where cargo writes this workspace's build output, and where the xtask
+/// keeps what it installs and generates: `CARGO_TARGET_DIR`, else
+/// `CARGO_BUILD_TARGET_DIR`, else `build.target-dir` in the workspace's
+/// `.cargo/config.toml`, else `<root>/target`, in cargo's order.
+///
+/// A relative value means what it means to cargo: from an environment
+/// variable, relative to the directory `cargo xtask` was run from (where
+/// the cargo that built this xtask resolved it); from the config file,
+/// relative to the directory holding `.cargo/`. Every cargo the xtask
+/// starts runs in the root and is given this directory, made absolute, as
+/// `CARGO_TARGET_DIR`, so what it builds is where the xtask looks. Config
+/// files outside the workspace (`~/.cargo/config.toml`, directories above
+/// the root) are not read; because of that variable, they cannot move the
+/// xtask's builds away from here either.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
+    let config = std::fs::read_to_string(root.join(".cargo/config.toml")).ok();
+    resolve_target_dir(root, &cwd, |name| std::env::var_os(name), config.as_deref())
+}
+
+/// [`target_dir`] from its inputs: `var` reads the environment and
+/// `config` is the workspace's `.cargo/config.toml`, if any.
+fn resolve_target_dir(
+    root: &Path,
+    cwd: &Path,
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+    config: Option<&str>,
+) -> PathBuf {
+    // An empty variable is no setting; cargo itself refuses to build with
+    // one, so the xtask would not be running.
+    let from_env = ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
+        .into_iter()
+        .find_map(|name| var(name).filter(|value| !value.is_empty()))
+        .map(|value| cwd.join(value));
+    let from_config = || {
+        let table: toml::Table = config?.parse().ok()?;
+        let dir = table.get("build")?.get("target-dir")?.as_str()?;
+        Some(root.join(dir))
+    };
+    from_env
+        .or_else(from_config)
+        .unwrap_or_else(|| root.join("target"))
+}
+
 /// Runs every gate in the order that fails fastest on a typical mistake.
 fn ci(root: &Path) -> Result<(), String> {
     cargo(root, &["fmt", "--all", "--check"])?;
@@ -180,6 +224,7 @@ fn cargo_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .args(args)
+        .env("CARGO_TARGET_DIR", target_dir(root))
         .envs(env.iter().copied())
         .current_dir(root)
         .status()
@@ -193,9 +238,61 @@ fn cargo_with_env(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsString;
+    use std::path::Path;
+
     use clap::CommandFactory as _;
 
-    use super::Cli;
+    use super::{Cli, resolve_target_dir};
+
+    #[test]
+    fn the_target_dir_follows_cargos_settings_in_cargos_order() {
+        let root = Path::new("/work/repo");
+        let cwd = Path::new("/home/me/elsewhere");
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| OsString::from(value))
+            }
+        };
+        let config = "[alias]\nxtask = \"run\"\n[build]\ntarget-dir = \"out\"\n";
+        type Vars = &'static [(&'static str, &'static str)];
+        let cases: [(Vars, Option<&str>, &str); 7] = [
+            (&[], None, "/work/repo/target"),
+            (&[], Some("[alias]\nxtask = \"run\"\n"), "/work/repo/target"),
+            // A config file's relative path is relative to the workspace.
+            (&[], Some(config), "/work/repo/out"),
+            // The environment's is relative to where cargo was run.
+            (
+                &[("CARGO_TARGET_DIR", "build")],
+                Some(config),
+                "/home/me/elsewhere/build",
+            ),
+            (&[("CARGO_TARGET_DIR", "/abs/t")], None, "/abs/t"),
+            (
+                &[
+                    ("CARGO_TARGET_DIR", "/abs/t"),
+                    ("CARGO_BUILD_TARGET_DIR", "/abs/b"),
+                ],
+                None,
+                "/abs/t",
+            ),
+            (
+                &[("CARGO_TARGET_DIR", ""), ("CARGO_BUILD_TARGET_DIR", "b")],
+                Some(config),
+                "/home/me/elsewhere/b",
+            ),
+        ];
+        for (vars, config, expected) in cases {
+            assert_eq!(
+                resolve_target_dir(root, cwd, env(vars), config),
+                Path::new(expected),
+                "{vars:?} with {config:?}"
+            );
+        }
+    }
 
     #[test]
     fn every_subcommand_is_listed_with_a_one_line_summary() {

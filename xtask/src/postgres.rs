@@ -1,9 +1,9 @@
 //! A throw-away PostgreSQL server for `cargo xtask ci` and the bench: a
-//! fresh cluster under `target/postgres/`, on a free loopback port, with
+//! fresh cluster under `postgres/` in the target directory, on a free loopback port, with
 //! trust authentication, stopped however the run ends.
 //!
 //! Tests that stop and restart the server under a running sandbox get
-//! `target/postgres/ctl`, a script that runs `pg_ctl` with this cluster's
+//! `postgres/ctl` there, a script that runs `pg_ctl` with this cluster's
 //! settings. The xtask starts and stops the server through the same script,
 //! so that those settings are written down once.
 
@@ -133,7 +133,7 @@ fn as_user(program: &Path, as_postgres: bool) -> Command {
 /// Where a cluster's files live.
 #[derive(Debug)]
 struct Layout {
-    /// `<root>/target/postgres`, wiped by each start.
+    /// `postgres/` in the target directory, wiped by each start.
     dir: PathBuf,
     data: PathBuf,
     /// The Unix socket's directory: the default, under /var/run, may not
@@ -144,10 +144,10 @@ struct Layout {
 }
 
 impl Layout {
-    /// The layout under `root`, refused up front where the server would
-    /// fail on it later with a less clear message.
-    fn new(root: &Path) -> Result<Self, String> {
-        let dir = root.join("target/postgres");
+    /// The layout under the target directory `target`, refused up front
+    /// where the server would fail on it later with a less clear message.
+    fn new(target: &Path) -> Result<Self, String> {
+        let dir = target.join("postgres");
         let Some(text) = dir.to_str() else {
             return Err(format!(
                 "{} is not UTF-8, which the cluster's control script needs; move the checkout",
@@ -199,17 +199,18 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    /// Creates a cluster under `<root>/target/postgres`, replacing any
+    /// Creates a cluster under `postgres/` in the target directory, replacing any
     /// earlier one there, and starts its server on a free loopback port.
     pub(crate) fn start(root: &Path) -> Result<Self, String> {
         let bin = ensure_installed()?;
         let as_postgres = running_as_root()?;
-        let layout = Layout::new(root)?;
+        let target = crate::target_dir(root);
+        let layout = Layout::new(&target)?;
         if as_postgres {
-            check_reachable(root)?;
+            check_reachable(target.parent().unwrap_or(&target))?;
         }
         stop_stale(&bin, &layout, as_postgres);
-        prepare(root, &layout, as_postgres)?;
+        prepare(&target, &layout, as_postgres)?;
         // `--no-sync` only skips flushing the new cluster's files once;
         // the server itself keeps fsync on.
         quietly(
@@ -305,13 +306,13 @@ impl Drop for Cluster {
 }
 
 /// Fails early, and says why, when the `postgres` user cannot reach the
-/// checkout: otherwise initdb fails on the data directory with a message
-/// that does not point at the real cause. Nothing above `<root>/target` is
-/// ours to chmod.
-fn check_reachable(root: &Path) -> Result<(), String> {
+/// target directory: otherwise initdb fails on the data directory with a message
+/// that does not point at the real cause. Nothing above the target
+/// directory is ours to chmod, so `dir` is the directory that holds it.
+fn check_reachable(dir: &Path) -> Result<(), String> {
     let output = Command::new("runuser")
         .args(["-u", "postgres", "--", "test", "-x"])
-        .arg(root)
+        .arg(dir)
         .output()
         .map_err(|e| {
             format!("cannot run runuser, which runs PostgreSQL as the postgres user: {e}")
@@ -323,9 +324,9 @@ fn check_reachable(root: &Path) -> Result<(), String> {
     if stderr.trim().is_empty() {
         Err(format!(
             "PostgreSQL runs as the postgres user, which cannot reach {}: a directory on that \
-             path lacks search (x) permission for it; chmod o+x those directories, or use a \
-             checkout that other users can traverse",
-            root.display()
+             path lacks search (x) permission for it; chmod o+x those directories, or put the \
+             target directory (CARGO_TARGET_DIR) where other users can reach it",
+            dir.display()
         ))
     } else {
         Err(format!(
@@ -357,9 +358,9 @@ fn stop_stale(bin: &Path, layout: &Layout, as_postgres: bool) {
 }
 
 /// Replaces `layout.dir` with empty directories and log file. As root, the
-/// `postgres` user gets what the server writes to, and a way through
-/// `target/` to it.
-fn prepare(root: &Path, layout: &Layout, as_postgres: bool) -> Result<(), String> {
+/// `postgres` user gets what the server writes to, and a way through the
+/// target directory to it.
+fn prepare(target: &Path, layout: &Layout, as_postgres: bool) -> Result<(), String> {
     if layout.dir.exists() {
         fs::remove_dir_all(&layout.dir).map_err(|e| {
             format!(
@@ -374,7 +375,7 @@ fn prepare(root: &Path, layout: &Layout, as_postgres: bool) -> Result<(), String
     fs::write(&layout.log, "")
         .map_err(|e| format!("cannot create {}: {e}", layout.log.display()))?;
     if as_postgres {
-        allow_traversal(&root.join("target"))?;
+        allow_traversal(target)?;
         allow_traversal(&layout.dir)?;
         // `postgres:` also gives each the user's login group.
         quietly(
@@ -533,8 +534,8 @@ mod tests {
 
     #[test]
     fn paths_the_server_cannot_take_are_refused_up_front() {
-        assert!(Layout::new(Path::new("/work/main")).is_ok());
-        let err = Layout::new(Path::new("/work/$HOME")).unwrap_err();
+        assert!(Layout::new(Path::new("/work/main/target")).is_ok());
+        let err = Layout::new(Path::new("/work/$HOME/target")).unwrap_err();
         assert!(err.contains("'$'"), "{err}");
         let err = Layout::new(&Path::new("/").join("x".repeat(80))).unwrap_err();
         assert!(err.contains("longer than the 107 bytes"), "{err}");

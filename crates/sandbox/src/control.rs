@@ -69,6 +69,10 @@ pub enum ClockMove {
     Resume,
 }
 
+/// The furthest one `advanceBySeconds` moves the clock: 100 years, as the
+/// control spec states.
+const MAX_ADVANCE_SECONDS: i64 = 3_153_600_000;
+
 /// The longest injected delay.
 const MAX_DELAY_MS: i32 = 300_000;
 
@@ -248,8 +252,9 @@ impl Controls {
             }))
             .await?;
         if !stored {
+            // The fault is well-formed; it is the full table that refuses it.
             return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
+                StatusCode::CONFLICT,
                 format!("{MAX_FAULTS} faults are active already; delete or clear some first."),
             )
             .into());
@@ -301,11 +306,14 @@ impl Controls {
     /// nothing.
     pub async fn set_clock(&self, to: ClockMove) -> Result<Clock, ControlError> {
         if let ClockMove::AdvanceBySeconds(seconds) = to
-            && seconds < 1
+            && !(1..=MAX_ADVANCE_SECONDS).contains(&seconds)
         {
             return Err(Problem::bad_request(
                 "advanceBySeconds",
-                "`advanceBySeconds` must be at least 1: the clock never moves back.",
+                format!(
+                    "`advanceBySeconds` must be from 1 (the clock never moves back) to \
+                     {MAX_ADVANCE_SECONDS} (100 years)."
+                ),
             )
             .into());
         }
@@ -348,7 +356,10 @@ impl Controls {
             ClockMove::AdvanceBySeconds(_) => "advanceBySeconds",
             ClockMove::Resume => "resume",
         };
-        Err(Problem::bad_request(field, detail).into())
+        // The move is well-formed; it is the clock's state that refuses it.
+        Err(Problem::new(StatusCode::CONFLICT, detail)
+            .with_field(field)
+            .into())
     }
 
     /// The fault a request routed to `operation` is hit by, if any: the

@@ -258,11 +258,16 @@ struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout_secs: u64,
 
-    /// Close a connection that has not sent a request's headers this long
-    /// after it opened or after its previous answer; this is also how long
-    /// an idle keep-alive connection stays open (1 to 3600).
+    /// Close a connection whose request headers have not all arrived this
+    /// long after their first byte, or, for its first request, after it
+    /// opened (1 to 3600).
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     header_read_timeout_secs: u64,
+
+    /// Close a keep-alive connection that sits this long between requests
+    /// with nothing sent either way (1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout_secs: u64,
 
     /// The most connections open at once; further clients wait in the
     /// listen queue until one closes (1 to 100000).
@@ -460,6 +465,7 @@ fn settings(args: &ServeArgs, control_token: Option<ControlToken>) -> Settings {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         connections: ConnectionLimits {
             header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
             max_connections: usize::try_from(args.max_connections)
                 .expect("at most 100000 by the flag's range"),
         },
@@ -557,7 +563,31 @@ fn control_token(path: &Path) -> Result<ControlToken, String> {
             path.display()
         ));
     }
+    #[cfg(unix)]
+    warn_if_shared(path);
     Ok(ControlToken::new(token))
+}
+
+/// Warns, naming the fix, when the token file at `path` lets its group or
+/// others in: whoever can read the token can wipe and rewrite the sandbox.
+/// It only warns, since a file shared on purpose (a CI runner's group, say)
+/// must keep working; the token itself is never shown.
+#[cfg(unix)]
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        eprintln!(
+            "warning: the control token file {} has mode {mode:03o}, so users other than its \
+             owner may read or change it; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
 }
 
 /// Syncs the directory holding `path`, so that a rename into it survives

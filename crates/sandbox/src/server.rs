@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
@@ -14,6 +14,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::store::{Org, Store};
 use crate::{ControlError, Controls, DroppedConnection, Settings};
+
+// A connection's header-read and idle clocks.
+mod timers;
 
 /// A sandbox server running in this process.
 ///
@@ -163,9 +166,11 @@ impl Drop for Sandbox {
 
 /// The router as hyper's service. A response marked [`DroppedConnection`]
 /// becomes an error, on which hyper closes the connection without writing
-/// anything: the client sees the connection end with no answer.
+/// anything: the client sees the connection end with no answer. Each
+/// request stops the connection's head and idle clocks while it runs.
 fn answer_or_drop(
     app: axum::Router,
+    timers: Arc<timers::Timers>,
 ) -> impl hyper::service::Service<
     hyper::Request<hyper::body::Incoming>,
     Response = axum::response::Response,
@@ -174,7 +179,9 @@ fn answer_or_drop(
 > + Clone {
     hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         let mut app = app.clone();
+        let running = timers.request();
         async move {
+            let _running = running;
             let response =
                 tower_service::Service::call(&mut app, request.map(axum::body::Body::new))
                     .await
@@ -224,10 +231,14 @@ async fn count_in_flight(
 /// them lock everyone else out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// How long a connection may take to send a request's headers, counted
-    /// from when it opened or from its previous answer. So it is also how
-    /// long a keep-alive connection may sit idle between requests.
+    /// How long a request's headers may take to arrive: counted from the
+    /// first byte of the request, or, for a connection's first request,
+    /// from when the connection opened (a client that has sent nothing yet
+    /// is not idle between requests, it is late with its first).
     pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may sit between requests with no
+    /// byte moving either way before it is closed.
+    pub idle_timeout: Duration,
     /// How many connections may be open at once; beyond it, new ones wait
     /// in the listen queue until one closes.
     pub max_connections: usize,
@@ -237,6 +248,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
         }
     }
@@ -258,9 +270,9 @@ async fn accept_loop(
     // A client that sends its request and then shuts down its sending side
     // (`nc -N`, many scripts) still gets its answer, and its DELETE still
     // happens; by default hyper would drop the request on that end of input.
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .half_close(true);
+    // hyper's header timer would also run while a keep-alive connection is
+    // idle; `timers` keeps the two clocks apart instead.
+    http.header_read_timeout(None).half_close(true);
     loop {
         let slot = tokio::select! {
             slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
@@ -282,11 +294,18 @@ async fn accept_loop(
             },
             _ = &mut stopped => break,
         };
-        let service = answer_or_drop(app.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let timers = timers::Timers::new(limits.header_read_timeout, limits.idle_timeout);
+        let service = answer_or_drop(app.clone(), Arc::clone(&timers));
+        let io = TokioIo::new(timers::Watched::new(stream, Arc::clone(&timers)));
+        let connection = graceful.watch(http.serve_connection(io, service));
         connections.spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+            // Dropping the connection closes it without an answer, as hyper
+            // does when its own header timer fires.
+            tokio::select! {
+                ended = connection => if let Err(error) = ended {
+                    tracing::debug!(%error, "connection ended with an error");
+                },
+                expired = timers.expired() => tracing::debug!(?expired, "connection timed out"),
             }
             drop(slot);
         });

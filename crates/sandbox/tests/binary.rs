@@ -269,6 +269,7 @@ fn help_describes_every_flag_and_the_org_subcommand() {
         "--rate-limit",
         "--org-rate-limit",
         "--header-read-timeout-secs",
+        "--idle-timeout-secs",
         "--max-connections",
         "--shutdown-grace-secs",
         "--max-key-lifetime-days",
@@ -517,6 +518,8 @@ fn numeric_flags_out_of_range_are_refused_at_startup() {
         ("--org-rate-limit-burst", "4294967295"),
         ("--request-timeout-secs", "0"),
         ("--header-read-timeout-secs", "0"),
+        ("--idle-timeout-secs", "0"),
+        ("--idle-timeout-secs", "3601"),
         ("--max-connections", "0"),
         ("--shutdown-grace-secs", "99999999"),
     ] {
@@ -606,6 +609,37 @@ async fn the_control_token_file_is_made_once_private_and_then_read() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is empty"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_control_token_file_others_can_open_is_used_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let token = "amc_0123456789abcdef0123456789abcdef";
+    for (mode, warned) in [(0o644, true), (0o640, true), (0o600, false), (0o400, false)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token_file = dir.path().join("control.token");
+        std::fs::write(&token_file, token).expect("token");
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(mode))
+            .expect("chmod");
+        let log = dir.path().join("stderr.log");
+        let (mut server, _url) = support::start_binary(
+            &dir.path().join("sandbox.db"),
+            &["--control-token-file".as_ref(), token_file.as_os_str()],
+            &log,
+        );
+        server.kill().expect("kill");
+        server.wait().expect("reaped");
+        let stderr = std::fs::read_to_string(&log).expect("log");
+        let fix = format!("chmod 600 {}", token_file.display());
+        assert_eq!(
+            stderr.contains(&fix) && stderr.contains("warning"),
+            warned,
+            "mode {mode:o}: {stderr}"
+        );
+        assert!(!stderr.contains(token), "the token was printed: {stderr}");
+    }
 }
 
 #[test]

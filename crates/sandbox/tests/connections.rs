@@ -31,15 +31,53 @@ fn read_to_close(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
     }
 }
 
+/// Reads one answer whose length is in `content-length`, leaving the
+/// connection open.
+fn read_answer(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut bytes = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut byte).expect("the answer's head");
+        assert_eq!(
+            read,
+            1,
+            "closed mid-answer: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8(bytes).expect("utf8 head");
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length in {head}"));
+    let mut body = vec![0_u8; length];
+    stream.read_exact(&mut body).expect("the answer's body");
+    head + &String::from_utf8_lossy(&body)
+}
+
+fn list_request(admin: &str) -> String {
+    format!(
+        "GET {KEYS} HTTP/1.1\r\nhost: sandbox\r\nauthorization: {}\r\n\r\n",
+        basic(admin)
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_mid_request_is_disconnected_and_others_are_served() {
+    // The idle timeout stays long: only the header timer may cut these.
     let (sandbox, admin) = sandbox_with(settings(ConnectionLimits {
         header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(600),
         ..ConnectionLimits::default()
     }))
     .await;
     let addr = sandbox.addr();
-    let mut slow: Vec<TcpStream> = (0..3)
+    let mut stuck: Vec<TcpStream> = (0..3)
         .map(|_| {
             let mut stream = TcpStream::connect(addr).expect("connect");
             stream
@@ -48,32 +86,95 @@ async fn a_client_that_stops_mid_request_is_disconnected_and_others_are_served()
             stream
         })
         .collect();
-    // A keep-alive connection that got its answer and then sits idle.
-    let mut idle = TcpStream::connect(addr).expect("connect");
-    write!(
-        idle,
-        "GET {KEYS} HTTP/1.1\r\nhost: sandbox\r\nauthorization: {}\r\n\r\n",
-        basic(&admin)
-    )
-    .expect("request");
-    slow.push(idle);
+    // A connection that never sends a byte is late with its first request,
+    // not idle between two: the header timer bounds it too.
+    stuck.push(TcpStream::connect(addr).expect("connect"));
     let served = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
     assert_eq!(served.status, 200, "served while slow clients hang on");
     let closed = tokio::task::spawn_blocking(move || {
-        slow.iter_mut()
+        stuck
+            .iter_mut()
             .map(|stream| read_to_close(stream, Duration::from_secs(20)))
             .collect::<Vec<_>>()
     })
     .await
     .expect("reader");
-    let (idle, stuck) = closed.split_last().expect("four connections");
-    for answer in stuck {
-        // hyper closes without an answer when the header timer fires.
-        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(answer));
+    for answer in closed {
+        // Closed without an answer when the header timer fires.
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_outlives_the_header_timeout_and_then_closes() {
+    let (sandbox, admin) = sandbox_with(settings(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(3),
+        ..ConnectionLimits::default()
+    }))
+    .await;
+    let addr = sandbox.addr();
+    let (second, rest) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .write_all(list_request(&admin).as_bytes())
+            .expect("first request");
+        let first = read_answer(&mut stream);
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        // Idle for twice the header timeout, well inside the idle one.
+        std::thread::sleep(Duration::from_secs(2));
+        stream
+            .write_all(list_request(&admin).as_bytes())
+            .expect("second request");
+        let second = read_answer(&mut stream);
+        let rest = read_to_close(&mut stream, Duration::from_secs(30));
+        (second, rest)
+    })
+    .await
+    .expect("client");
     assert!(
-        idle.starts_with(b"HTTP/1.1 200"),
-        "the idle connection got its answer before it was closed"
+        second.starts_with("HTTP/1.1 200"),
+        "the connection survived being idle past the header timeout: {second}"
+    );
+    assert!(
+        rest.is_empty(),
+        "closed without a word once idle: {}",
+        String::from_utf8_lossy(&rest)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_head_after_an_idle_spell_is_cut_by_the_header_timeout() {
+    let (sandbox, admin) = sandbox_with(settings(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(600),
+        ..ConnectionLimits::default()
+    }))
+    .await;
+    let addr = sandbox.addr();
+    let (rest, head_lasted) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .write_all(list_request(&admin).as_bytes())
+            .expect("first request");
+        let first = read_answer(&mut stream);
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        std::thread::sleep(Duration::from_secs(2));
+        let began = std::time::Instant::now();
+        stream
+            .write_all(b"GET /api/v0.4/admin/api-keys HTTP/1.1\r\nhost: sandbox\r\n")
+            .expect("half a request");
+        let rest = read_to_close(&mut stream, Duration::from_secs(30));
+        (rest, began.elapsed())
+    })
+    .await
+    .expect("client");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    // The header clock starts with the head's first byte, not with the
+    // idle spell before it, and the long idle timeout does not stretch it.
+    assert!(
+        head_lasted >= Duration::from_secs(1),
+        "cut {head_lasted:?} after the head began"
     );
 }
 
@@ -81,6 +182,7 @@ async fn a_client_that_stops_mid_request_is_disconnected_and_others_are_served()
 async fn connections_beyond_the_cap_wait_until_one_closes() {
     let (sandbox, admin) = sandbox_with(settings(ConnectionLimits {
         header_read_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
         max_connections: 2,
     }))
     .await;

@@ -725,9 +725,10 @@ async fn the_clock_moves_forward_only_and_drives_expiry() {
         json_body(json!({"frozenAt": "2020-01-01T00:00:00Z"})),
     )
     .await;
+    // Well-formed, so not a 400: the clock's state is what refuses it.
     assert_eq!(
         (back.status, back.field()),
-        (400, Some("frozenAt")),
+        (409, Some("frozenAt")),
         "{}",
         back.body
     );
@@ -745,6 +746,21 @@ async fn the_clock_moves_forward_only_and_drives_expiry() {
     assert_eq!(
         advanced.body["now"],
         two_hours_on.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
+    // `resume` is a boolean in the spec; `false` asks for no move.
+    let stayed = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"resume": false})),
+    )
+    .await;
+    assert_eq!(
+        (stayed.status, &stayed.body),
+        (200, &advanced.body),
+        "{}",
+        stayed.body
     );
     let resumed = call(
         &sandbox,
@@ -769,7 +785,10 @@ async fn the_clock_moves_forward_only_and_drives_expiry() {
         json!({}),
         json!({"advanceBySeconds": 0}),
         json!({"advanceBySeconds": 1.5}),
-        json!({"resume": false}),
+        json!({"advanceBySeconds": -7200}),
+        // One past the spec's maximum, 100 years.
+        json!({"advanceBySeconds": 3_153_600_001i64}),
+        json!({"resume": 1}),
         json!({"frozenAt": "tomorrow"}),
         json!({"frozenAt": frozen_at, "resume": true}),
         json!({"advanceBySeconds": 9_000_000_000_000i64}),
@@ -784,6 +803,31 @@ async fn the_clock_moves_forward_only_and_drives_expiry() {
         .await;
         assert_eq!(answer.status, 400, "{bad}: {}", answer.body);
     }
+
+    // An advance within the spec's range that would pass the year 9999.
+    let end = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"frozenAt": "9999-12-31T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(end.status, 200, "{}", end.body);
+    let past_the_end = call(
+        &sandbox,
+        "PUT",
+        CLOCK,
+        Some(&control),
+        json_body(json!({"advanceBySeconds": 172_800})),
+    )
+    .await;
+    assert_eq!(
+        (past_the_end.status, past_the_end.field()),
+        (409, Some("advanceBySeconds")),
+        "{}",
+        past_the_end.body
+    );
 
     // The reset lets the clock run with the wall clock again.
     call(&sandbox, "POST", RESET, Some(&control), None).await;
@@ -876,7 +920,8 @@ async fn faults_are_capped_and_the_journal_cuts_keys_out_of_paths_and_queries() 
         json_body(json!({"status": 500})),
     )
     .await;
-    assert_eq!(over.status, 400, "{}", over.body);
+    // Well-formed, so not a 400: the full table is what refuses it.
+    assert_eq!(over.status, 409, "{}", over.body);
     call(&sandbox, "DELETE", FAULTS, Some(&bearer(TOKEN)), None).await;
 
     // A careless caller sends its secret where the id belongs, and in the

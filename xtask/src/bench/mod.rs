@@ -15,7 +15,7 @@
 //! cost has a file of its own, so that a run without `--build` keeps the
 //! last one. `--smoke` runs everything at tiny sizes in seconds, so that
 //! the bench cannot rot; `cargo xtask ci` runs it that way, and its
-//! meaningless numbers stay under `target/bench/`.
+//! meaningless numbers stay under `bench/` in the target directory.
 
 mod build_cost;
 mod growth;
@@ -41,8 +41,8 @@ pub(crate) const REPORTS: [&str; 2] = [REPORT, BUILD_COST_REPORT];
 #[derive(clap::Args, Debug)]
 pub(crate) struct Options {
     /// Run every benchmark at tiny sizes, in seconds, only to prove that each
-    /// one still produces numbers. The report goes to target/bench/, and the
-    /// committed one (shown in the README) is left alone.
+    /// one still produces numbers. The report goes to bench/ in the target
+    /// directory (target/ or CARGO_TARGET_DIR), and the committed one (shown in the README) is left alone.
     #[arg(long)]
     pub(crate) smoke: bool,
     /// Also time clean debug builds of the client and of a control crate
@@ -79,7 +79,7 @@ const SMOKE: Scale = Scale {
 
 pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
     let scale = if options.smoke { &SMOKE } else { &FULL };
-    let work = root.join("target/bench");
+    let work = crate::target_dir(root).join("bench");
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
 
     wrk::ensure_installed()?;

@@ -11,7 +11,7 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<String, Str
     let db = server::fresh_db(work, "overhead.db");
     let key = server::seeded_org(root, Database::Sqlite(&db), "overhead", 10)?;
     let sandbox = server::sandbox(root, Database::Sqlite(&db))?;
-    let output = Command::new(root.join("target/release/examples/bench_overhead"))
+    let output = Command::new(crate::target_dir(root).join("release/examples/bench_overhead"))
         .arg(&sandbox.url)
         .arg(&key)
         .arg(scale.calls.to_string())

@@ -13,7 +13,7 @@ use crate::process::{START_TIMEOUT, Server, unthrottled_sandbox};
 pub(super) const LIST: &str = "/api/v0.4/admin/api-keys";
 
 fn sandbox_bin(root: &Path) -> PathBuf {
-    root.join("target/release/alphamoon-sandbox")
+    crate::target_dir(root).join("release/alphamoon-sandbox")
 }
 
 /// Where a benchmarked sandbox keeps its state.
@@ -106,7 +106,7 @@ pub(super) fn sandbox_with(
 /// to send the answer in `answer_file` (written by [`capture`]).
 pub(super) fn ceiling(root: &Path, answer_file: &Path) -> Result<Server, String> {
     Server::start(
-        Command::new(root.join("target/release/examples/bench_ceiling"))
+        Command::new(crate::target_dir(root).join("release/examples/bench_ceiling"))
             .arg("127.0.0.1:0")
             .arg(answer_file),
         START_TIMEOUT,

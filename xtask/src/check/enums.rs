@@ -68,6 +68,26 @@ pub(super) fn lint(doc: &Value, findings: &mut Findings) {
     }
 }
 
+/// The control spec's copy of the vendor's scopes: the sandbox accepts
+/// exactly the vendor's `Scope` values in fixtures, so `ScopeName` must
+/// list the same values, with the same descriptions, in the same order.
+pub(super) fn lint_scope_copy(vendor: &Value, control: &Value, findings: &mut Findings) {
+    const COPY: &str = "/components/schemas/ScopeName";
+    let pointer = format!("{}#{COPY}", crate::derived::CONTROL_SPEC_YAML);
+    for member in ["enum", "x-enum-descriptions"] {
+        let original = vendor.pointer(&format!("/components/schemas/Scope/{member}"));
+        if control.pointer(&format!("{COPY}/{member}")) != original {
+            findings.add(
+                format!("{pointer}/{member}"),
+                format!(
+                    "differs from `{member}` of Scope in {}; copy it again",
+                    crate::derived::SPEC_YAML
+                ),
+            );
+        }
+    }
+}
+
 fn lint_scope_groups(at: &str, groups: &Value, values: &[&str], findings: &mut Findings) {
     let at = format!("{at}/x-scope-groups");
     let Some(groups) = groups.as_array() else {

@@ -59,6 +59,12 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
         findings.0.append(&mut found.0);
     }
 
+    enums::lint_scope_copy(
+        &derived::load_yaml(root, derived::SPEC_YAML)?,
+        &derived::load_yaml(root, derived::CONTROL_SPEC_YAML)?,
+        &mut findings,
+    );
+
     let mut drift = Vec::new();
     for file in derived::render_all(root)? {
         let on_disk = fs::read_to_string(root.join(&file.path)).unwrap_or_default();

@@ -20,6 +20,35 @@ const CREATE: &str = "/paths/~1api~1v0.4~1admin~1api-keys/post";
 const DELETE: &str = "/paths/~1api~1v0.4~1admin~1api-keys~1{api_key_id}/delete";
 
 #[test]
+fn the_control_specs_scopes_must_be_the_vendors() {
+    let root = crate::workspace_root();
+    let vendor = spec();
+    let control = derived::load_yaml(&root, derived::CONTROL_SPEC_YAML).unwrap();
+    let pointers = |control: &Value| {
+        let mut findings = Findings::default();
+        enums::lint_scope_copy(&vendor, control, &mut findings);
+        findings
+            .0
+            .into_iter()
+            .map(|f| f.pointer)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pointers(&control), Vec::<String>::new());
+    let mut stale = control.clone();
+    let copy = stale.pointer_mut("/components/schemas/ScopeName").unwrap();
+    copy["enum"].as_array_mut().unwrap().pop();
+    copy["x-enum-descriptions"][0] = Value::from("Something else.");
+    let at = format!(
+        "{}#/components/schemas/ScopeName",
+        derived::CONTROL_SPEC_YAML
+    );
+    assert_eq!(
+        pointers(&stale),
+        [format!("{at}/enum"), format!("{at}/x-enum-descriptions")]
+    );
+}
+
+#[test]
 fn the_committed_spec_is_clean() {
     let findings: Vec<String> = lint(&spec()).0.iter().map(ToString::to_string).collect();
     assert!(findings.is_empty(), "{findings:#?}");

@@ -252,8 +252,10 @@ async fn set_clock(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = validate::json_request(query.as_deref(), &headers, body)?;
-    let to = validate::clock_move(&body)?;
-    let clock = state.controls.set_clock(to).await?;
+    let clock = match validate::clock_move(&body)? {
+        Some(to) => state.controls.set_clock(to).await?,
+        None => state.controls.clock().await?,
+    };
     Ok(json(StatusCode::OK, &clock))
 }
 
