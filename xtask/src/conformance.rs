@@ -250,13 +250,22 @@ impl Context {
         )
     }
 
+    /// The venv's Python, with `assert` in force: the committed scripts
+    /// check with it, and an inherited `PYTHONOPTIMIZE` would strip every
+    /// check and let them pass.
+    fn python(&self) -> Command {
+        let mut command = Command::new(self.venv_bin("python"));
+        command.env_remove("PYTHONOPTIMIZE");
+        command
+    }
+
     /// Runs one of the committed scripts against the sandbox binary, with
     /// the generated packages in `packages` importable.
     fn python_run(&self, script: &str, packages: &[&Path]) -> Result<bool, String> {
         let path =
             std::env::join_paths(packages).map_err(|e| format!("cannot build PYTHONPATH: {e}"))?;
         succeeds(
-            Command::new(self.venv_bin("python"))
+            self.python()
                 .arg(self.input(script))
                 .arg(self.sandbox_bin())
                 .env("PYTHONPATH", path),
@@ -323,7 +332,7 @@ impl Context {
             self.record("schemathesis", examples, passed);
 
             let hook_ok = succeeds(
-                Command::new(self.venv_bin("python"))
+                self.python()
                     .arg(self.input(&format!("{}_test.py", fuzzed.hook)))
                     .env("PYTHONPATH", self.root.join(INPUTS)),
             )?;
@@ -356,6 +365,8 @@ impl Context {
         )?;
         let secret = fs::read_to_string(&secret_file).map_err(|e| e.to_string())?;
         let mut command = Command::new(self.venv_bin("schemathesis"));
+        // Its hooks check their input with `assert`.
+        command.env_remove("PYTHONOPTIMIZE");
         command
             .arg("--config-file")
             .arg(self.input(fuzzed.config))

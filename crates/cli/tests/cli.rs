@@ -248,11 +248,13 @@ async fn tables_for_people() {
     for column in ["ID", "NAME", "SCOPES", "STATUS", "CREATED", "EXPIRES"] {
         assert!(header.contains(column), "{header}");
     }
+    // A key missing from the table fails here, not as an empty row that
+    // a negative check would pass.
     let row = |name: &str| {
         table
             .lines()
             .find(|l| l.contains(name))
-            .unwrap_or_default()
+            .unwrap_or_else(|| panic!("no row for `{name}`: {table}"))
             .to_owned()
     };
     assert!(row("old").contains("EXPIRED"), "{table}");

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::Scale;
 use super::server::{self, Database, LIST};
-use super::throughput::CONNECTIONS;
+use super::throughput::{CONNECTIONS, shown};
 use super::wrk::{self, Answers, Load, median_of};
 
 /// The longest request target the sandbox accepts.
@@ -72,11 +72,11 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<String, Str
     ] {
         let _ = writeln!(
             report,
-            "| {label} | {:.0} | {:.2} | {:.2} | {:.2}× |",
+            "| {label} | {:.0} | {:.2} | {:.2} | {} |",
             load.requests_per_sec,
             load.p50_ms,
             load.p99_ms,
-            load.requests_per_sec / plain.requests_per_sec.max(1.0),
+            shown(wrk::ratio(load, plain), |times| format!("{times:.2}×")),
         );
     }
     Ok(report.trim_end().to_owned())

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::Scale;
 use super::server::{self, Database, LIST};
-use super::throughput::{Baseline, CONNECTIONS, create_script};
+use super::throughput::{Baseline, CONNECTIONS, create_script, shown, verdict};
 use super::wrk::{self, Load, basic, median_of};
 use crate::postgres::Cluster;
 
@@ -55,7 +55,7 @@ pub(super) fn run(
             baseline.create,
         ),
     ];
-    let mut two_on_list = 0.0;
+    let mut two_on_list = None;
     for (label, path, key, script, (sqlite, prism)) in cases {
         let auth = basic(key);
         let one = median_of(scale.repeats, || {
@@ -74,7 +74,7 @@ pub(super) fn run(
             )
         })?;
         if script.is_none() {
-            two_on_list = two.requests_per_sec / prism.requests_per_sec;
+            two_on_list = wrk::ratio(two, prism);
         }
         for (server, load) in [
             ("PostgreSQL, 1 replica", one),
@@ -82,20 +82,21 @@ pub(super) fn run(
         ] {
             let _ = writeln!(
                 report,
-                "| {label} | {server} | {:.0} | {:.2} | {:.2} | {:.1}× | {:.2}× |",
+                "| {label} | {server} | {:.0} | {:.2} | {:.2} | {} | {} |",
                 load.requests_per_sec,
                 load.p50_ms,
                 load.p99_ms,
-                load.requests_per_sec / prism.requests_per_sec,
-                load.requests_per_sec / sqlite.requests_per_sec,
+                shown(wrk::ratio(load, prism), |times| format!("{times:.1}×")),
+                shown(wrk::ratio(load, sqlite), |times| format!("{times:.2}×")),
             );
         }
     }
-    let verdict = super::throughput::verdict(two_on_list >= TARGET_TIMES_PRISM);
+    let verdict = verdict(two_on_list.map(|times| times >= TARGET_TIMES_PRISM));
     let _ = write!(
         report,
         "\nTarget: two replicas at least {TARGET_TIMES_PRISM:.0}× Prism on `GET ?limit=10`: \
-         {two_on_list:.1}×, {verdict}."
+         {}, {verdict}.",
+        shown(two_on_list, |times| format!("{times:.1}×"))
     );
     drop(replicas);
     cluster.stop()?;
@@ -120,6 +121,7 @@ fn side_by_side(
     });
     let (a, b) = (a?, b?);
     Ok(Load {
+        requests: a.requests + b.requests,
         requests_per_sec: a.requests_per_sec + b.requests_per_sec,
         bytes_per_sec: a.bytes_per_sec + b.bytes_per_sec,
         p50_ms: a.p50_ms.max(b.p50_ms),

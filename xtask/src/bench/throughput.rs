@@ -41,9 +41,19 @@ const LIST100_OF_CEILING: f64 = 0.30;
 const CREATE_TIMES_PRISM: f64 = 5.0;
 const P99_MS: f64 = 5.0;
 
-/// "met" or "missed".
-pub(super) fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "missed" }
+/// "met" or "missed", or "unmeasured" where a run behind the verdict
+/// completed too few requests to tell.
+pub(super) fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "missed",
+        None => "unmeasured",
+    }
+}
+
+/// A ratio for the report, or "—" where it is unmeasured.
+pub(super) fn shown(ratio: Option<f64>, show: impl Fn(f64) -> String) -> String {
+    ratio.map_or_else(|| "—".to_owned(), show)
 }
 
 pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Baseline), String> {
@@ -84,7 +94,7 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Ba
     ];
     let mut shares = Vec::new();
     let mut worst_p99 = (0.0_f64, "");
-    let mut create_times_prism = 0.0;
+    let mut create_times_prism = None;
     for (i, (label, path, key, script)) in cases.into_iter().enumerate() {
         let auth = basic(key);
         let measure = |base: &str| {
@@ -116,10 +126,10 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Ba
             baseline.list10 = (ours, mock);
         } else if script.is_some() {
             baseline.create = (ours, mock);
-            create_times_prism = ours.requests_per_sec / mock.requests_per_sec;
+            create_times_prism = wrk::ratio(ours, mock);
         }
         if let Some(top) = top {
-            shares.push(ours.requests_per_sec / top.requests_per_sec);
+            shares.push(wrk::ratio(ours, top));
         }
         if ours.p99_ms > worst_p99.0 {
             worst_p99 = (ours.p99_ms, label);
@@ -131,44 +141,40 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Ba
         ];
         for (server, load) in rows {
             let Some(load) = load else { continue };
-            let of_ceiling = top.map_or_else(
-                || "—".to_owned(),
-                |top| {
-                    format!(
-                        "{:.0} %",
-                        100.0 * load.requests_per_sec / top.requests_per_sec
-                    )
-                },
-            );
+            let of_ceiling = shown(top.and_then(|top| wrk::ratio(load, top)), |share| {
+                format!("{:.0} %", 100.0 * share)
+            });
             let _ = writeln!(
                 report,
-                "| {label} | {server} | {:.0} | {:.2} | {:.2} | {:.0} | {:.1}× | {of_ceiling} |",
+                "| {label} | {server} | {:.0} | {:.2} | {:.2} | {:.0} | {} | {of_ceiling} |",
                 load.requests_per_sec,
                 load.p50_ms,
                 load.p99_ms,
                 load.bytes_per_sec / load.requests_per_sec.max(1.0),
-                load.requests_per_sec / mock.requests_per_sec,
+                shown(wrk::ratio(load, mock), |times| format!("{times:.1}×")),
             );
         }
     }
     let (list10, list100) = (shares[0], shares[1]);
+    let percent = |share: Option<f64>| shown(share, |share| format!("{:.0} %", 100.0 * share));
     let _ = write!(
         report,
         "\nTargets:\n\
-         - `GET ?limit=10` at least {:.0} % of its ceiling: {:.0} %, {}.\n\
-         - `GET ?limit=100` at least {:.0} % of its ceiling: {:.0} %, {}.\n\
-         - create at least {CREATE_TIMES_PRISM:.0}× Prism: {create_times_prism:.1}×, {}.\n\
+         - `GET ?limit=10` at least {:.0} % of its ceiling: {}, {}.\n\
+         - `GET ?limit=100` at least {:.0} % of its ceiling: {}, {}.\n\
+         - create at least {CREATE_TIMES_PRISM:.0}× Prism: {}, {}.\n\
          - p99 under {P99_MS:.0} ms on every sandbox row: worst {:.2} ms ({}), {}.",
         100.0 * LIST10_OF_CEILING,
-        100.0 * list10,
-        verdict(list10 >= LIST10_OF_CEILING),
+        percent(list10),
+        verdict(list10.map(|share| share >= LIST10_OF_CEILING)),
         100.0 * LIST100_OF_CEILING,
-        100.0 * list100,
-        verdict(list100 >= LIST100_OF_CEILING),
-        verdict(create_times_prism >= CREATE_TIMES_PRISM),
+        percent(list100),
+        verdict(list100.map(|share| share >= LIST100_OF_CEILING)),
+        shown(create_times_prism, |times| format!("{times:.1}×")),
+        verdict(create_times_prism.map(|times| times >= CREATE_TIMES_PRISM)),
         worst_p99.0,
         worst_p99.1,
-        verdict(worst_p99.0 < P99_MS),
+        verdict(Some(worst_p99.0 < P99_MS)),
     );
     Ok((report, baseline))
 }

@@ -11,6 +11,8 @@ use crate::process::must;
 /// One wrk measurement.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Load {
+    /// Requests completed in the whole run.
+    pub(super) requests: u64,
     pub(super) requests_per_sec: f64,
     pub(super) bytes_per_sec: f64,
     pub(super) p50_ms: f64,
@@ -93,21 +95,41 @@ pub(super) fn run_expecting(
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    parse(&text, answers).ok_or_else(|| format!("cannot read wrk's output for {url}:\n{text}"))
+    parse(&text, answers).map_err(|problem| format!("{problem} for {url}:\n{text}"))
 }
 
-/// Reads requests/s, transfer/s and the p50/p99 latencies from wrk's
-/// `--latency` report; `None` also when a run that expected successes saw
-/// anything else.
-fn parse(text: &str, answers: Answers) -> Option<Load> {
+/// The fewest requests a run must complete for a ratio to it to mean
+/// anything: a peer that barely answered would make any ratio look met.
+pub(super) const MIN_REQUESTS: u64 = 50;
+
+/// `numerator`'s throughput over `denominator`'s, or `None` (unmeasured)
+/// when either completed too few requests to tell.
+pub(super) fn ratio(numerator: Load, denominator: Load) -> Option<f64> {
+    (numerator.requests >= MIN_REQUESTS && denominator.requests >= MIN_REQUESTS)
+        .then(|| numerator.requests_per_sec / denominator.requests_per_sec)
+}
+
+/// Reads the requests completed, requests/s, transfer/s and the p50/p99
+/// latencies from wrk's `--latency` report. A run with socket errors
+/// (connects, reads or writes that failed, or requests that timed out) is
+/// refused, and so is one that expected successes and saw anything else:
+/// their numbers do not measure what the row says.
+fn parse(text: &str, answers: Answers) -> Result<Load, &'static str> {
     fn split_unit(v: &str) -> Option<(f64, &str)> {
         let (number, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
         Some((number.parse().ok()?, unit))
     }
 
-    if answers == Answers::Success && text.contains("Non-2xx or 3xx responses") {
-        return None;
+    if text.contains("Socket errors:") {
+        return Err("wrk saw socket errors or timeouts");
     }
+    if answers == Answers::Success && text.contains("Non-2xx or 3xx responses") {
+        return Err("wrk saw answers other than successes");
+    }
+    read_numbers(text, split_unit).ok_or("cannot read wrk's output")
+}
+
+fn read_numbers(text: &str, split_unit: fn(&str) -> Option<(f64, &str)>) -> Option<Load> {
     let value = |prefix: &str| -> Option<&str> {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(prefix))
@@ -134,7 +156,12 @@ fn parse(text: &str, answers: Answers) -> Option<Load> {
         };
         Some(number * scale)
     };
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(count, _)| count.trim().parse().ok())?;
     Some(Load {
+        requests,
         requests_per_sec: value("Requests/sec:")?.parse().ok()?,
         bytes_per_sec: bytes(value("Transfer/sec:")?)?,
         p50_ms: duration_ms(value("50%")?)?,
@@ -166,13 +193,28 @@ mod tests {
             \x20 Latency Distribution\n     50%  180.00us\n     75%  220.00us\n     90%  300.00us\n     99%    1.20ms\n\
             \x20 50000 requests in 1.00s, 10.00MB read\nRequests/sec:  50000.00\nTransfer/sec:     10.00MB\n";
         let load = parse(text, Answers::Success).expect("parsed");
+        assert_eq!(load.requests, 50_000);
         assert!((load.requests_per_sec - 50_000.0).abs() < 1e-6);
         assert!((load.p50_ms - 0.18).abs() < 1e-9);
         assert!((load.p99_ms - 1.2).abs() < 1e-9);
         assert!((load.bytes_per_sec - 10.0 * 1024.0 * 1024.0).abs() < 1e-3);
         let refused = format!("{text}  Non-2xx or 3xx responses: 3\n");
-        assert!(parse(&refused, Answers::Success).is_none());
-        assert!(parse(&refused, Answers::Refusals).is_some());
+        assert!(parse(&refused, Answers::Success).is_err());
+        assert!(parse(&refused, Answers::Refusals).is_ok());
+        let broken = format!("{text}  Socket errors: connect 0, read 2, write 0, timeout 5\n");
+        assert!(parse(&broken, Answers::Refusals).is_err());
+    }
+
+    #[test]
+    fn a_ratio_to_a_run_that_barely_completed_is_unmeasured() {
+        let run = |requests, requests_per_sec| Load {
+            requests,
+            requests_per_sec,
+            ..Load::default()
+        };
+        assert_eq!(ratio(run(1_000, 100.0), run(500, 50.0)), Some(2.0));
+        assert_eq!(ratio(run(1_000, 100.0), run(3, 0.3)), None);
+        assert_eq!(ratio(run(2, 0.2), run(1_000, 100.0)), None);
     }
 
     #[test]
