@@ -250,6 +250,18 @@ impl PgStore {
         Ok(usize::try_from(row.get::<_, i32>(0)).unwrap_or(usize::MAX))
     }
 
+    /// The `synchronous_commit` this store's connections run with: `on`
+    /// whatever the server's default, so that a write is answered only
+    /// once it is on disk.
+    pub async fn synchronous_commit(&self) -> Result<String, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .map_err(pg_error)?;
+        Ok(row.get(0))
+    }
+
     /// Applies the migrations the database lacks, in one transaction under
     /// the schema lock, so that replicas starting together apply each once.
     async fn migrate(&self) -> Result<(), StoreError> {

@@ -179,6 +179,24 @@ async fn answered_creates_survive_a_crash_of_the_database() {
     );
     let _running = Killed(vec![child]);
     let auth = basic(&admin);
+    // The setting the answer rests on, on a connection made as the
+    // replica makes its own, against the server's default.
+    let store = alphamoon_sandbox::PgStore::connect(&database_url, 1)
+        .await
+        .expect("store");
+    assert_eq!(store.synchronous_commit().await.expect("setting"), "on");
+    let (plain, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let connection = tokio::spawn(connection);
+    let default: String = plain
+        .query_one("SHOW synchronous_commit", &[])
+        .await
+        .expect("show")
+        .get(0);
+    assert_eq!(default, "off", "the test server's own default");
+    drop(plain);
+    let _ = connection.await;
     // The test server commits asynchronously by default: only the
     // sandbox's own `synchronous_commit = on` makes an answered create wait
     // for the disk. The crash comes right after the last answer, while an

@@ -235,3 +235,27 @@ async fn writes_committed_together_keep_their_own_outcomes() {
     );
     assert_eq!(page.len() as u64, total);
 }
+
+/// Durability rests on these settings of the writer's connection, and a
+/// `kill -9` test alone would not notice them gone: the OS keeps written
+/// pages after the process dies.
+#[test]
+fn the_writer_runs_in_wal_mode_with_full_syncs_and_foreign_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("sandbox.db")).expect("store");
+    let conn = store.db.write();
+    let pragma = |name: &str| -> String {
+        conn.query_row(&format!("PRAGMA {name}"), [], |row| {
+            row.get::<_, rusqlite::types::Value>(0)
+        })
+        .map(|value| match value {
+            rusqlite::types::Value::Integer(n) => n.to_string(),
+            rusqlite::types::Value::Text(text) => text,
+            other => format!("{other:?}"),
+        })
+        .expect(name)
+    };
+    assert_eq!(pragma("journal_mode"), "wal");
+    assert_eq!(pragma("synchronous"), "2", "FULL");
+    assert_eq!(pragma("foreign_keys"), "1");
+}
