@@ -169,44 +169,57 @@ fn ci(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The sandbox's behaviour suite again, the tests that need several
-/// replicas, and TLS to the database, against a real PostgreSQL server started for the purpose and
+/// The sandbox's whole test suite again, the tests that need PostgreSQL
+/// included, against a real PostgreSQL server started for the purpose and
 /// stopped afterwards, on failure too. The variables are the ones the
 /// tests' support module reads.
+/// The module of the sandbox's tests that change the PostgreSQL server
+/// itself, as a test-name filter.
+const SERVER_WIDE: &str = "server_wide::";
+
 fn postgres_suite(root: &Path) -> Result<(), String> {
     let cluster = postgres::Cluster::start(root)?;
     let url = cluster.url("postgres");
     let ctl = cluster.ctl_script().to_string_lossy().into_owned();
     let log = cluster.log().to_string_lossy().into_owned();
+    let env = [
+        ("ALPHAMOON_TEST_POSTGRES_URL", url.as_str()),
+        ("ALPHAMOON_TEST_POSTGRES_CTL", ctl.as_str()),
+        ("ALPHAMOON_TEST_POSTGRES_LOG", log.as_str()),
+    ];
+    // Every test target of the crate, so that no test file is left out by
+    // a list kept by hand; then the tests that stop the server or change
+    // its settings, alone and one at a time, so that they disturb no other.
+    let sandbox_tests = [
+        "test",
+        "--package",
+        "alphamoon-sandbox",
+        "--locked",
+        "--tests",
+    ];
     cargo_with_env(
         root,
         &[
-            "test",
-            "--package",
-            "alphamoon-sandbox",
-            "--locked",
-            "--test",
-            "api",
-            "--test",
-            "control",
-            "--test",
-            "resilience",
-            "--test",
-            "revocation",
-            "--test",
-            "replicas",
-            "--test",
-            "postgres_outage",
-            "--test",
-            "postgres_tls",
-            "--",
-            "--include-ignored",
-        ],
+            &sandbox_tests[..],
+            &["--", "--include-ignored", "--skip", SERVER_WIDE],
+        ]
+        .concat(),
+        &env,
+    )?;
+    cargo_with_env(
+        root,
         &[
-            ("ALPHAMOON_TEST_POSTGRES_URL", &url),
-            ("ALPHAMOON_TEST_POSTGRES_CTL", &ctl),
-            ("ALPHAMOON_TEST_POSTGRES_LOG", &log),
-        ],
+            &sandbox_tests[..],
+            &[
+                "--",
+                "--include-ignored",
+                "--test-threads",
+                "1",
+                SERVER_WIDE,
+            ],
+        ]
+        .concat(),
+        &env,
     )?;
     cluster.stop()
 }

@@ -1,13 +1,13 @@
 //! The `alphamoon-sandbox` binary as outside scripts use it: bootstrap,
 //! concurrent creates, `kill -9`, restart, and `org create`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use crate::support::BIN;
 use alphamoon_client::{Client, RetryPolicy, Scope, types};
-use support::BIN;
 
 /// The binary on `dir/sandbox.db`, bootstrapping `dir/admin.key`.
 fn start(dir: &Path) -> (Child, String) {

@@ -3,14 +3,12 @@
 //! gives on its own (to requests it cannot parse) are the only ones without
 //! a problem body.
 
-mod support;
-
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::support::{KEYS, basic, call, sandbox_with};
 use alphamoon_sandbox::{ConnectionLimits, Settings};
-use support::{KEYS, basic, call, sandbox_with};
 
 fn settings(limits: ConnectionLimits) -> Settings {
     Settings {

@@ -2,11 +2,11 @@
 //! that token alone, and able to reset and seed the sandbox. Every answer is
 //! checked against the control plane's published spec.
 
-mod support;
+use crate::support;
 
+use crate::support::{KEYS, basic, call, sandbox_with};
 use alphamoon_sandbox::{ControlToken, Settings};
 use serde_json::json;
-use support::{KEYS, basic, call, sandbox_with};
 
 const TOKEN: &str = "amc_test-token-0123456789";
 const RESET: &str = "/_sandbox/v1/reset";

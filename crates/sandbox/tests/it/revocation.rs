@@ -3,19 +3,19 @@
 //! fails with 401, on every process that serves the store. Each case runs
 //! against a real server over HTTP.
 
-mod support;
+use crate::support;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{KEYS, basic, call};
 use alphamoon_sandbox::keys::SecretHash;
 use alphamoon_sandbox::store::{Acting, ControlChange, ControlState, Write};
 use alphamoon_sandbox::{
     ADMIN_SCOPE, Sandbox, Settings, SqliteStore, Store, StoreFuture, StoredKey, issue_key,
 };
-use support::{KEYS, basic, call};
 
 /// The status a GET of the key list gets with `secret`, on a fresh
 /// connection to `addr`.

@@ -1,16 +1,18 @@
 //! The sandbox's API over real HTTP on 127.0.0.1: every success and error
 //! path, each response checked against the spec.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::{
+    KEYS, add_keys, basic, call, client, create_body, org_of, sandbox, sandbox_with,
+};
 use alphamoon_client::{Error, Scope, StatusCode, types};
 use alphamoon_sandbox::{ADMIN_SCOPE, RateLimit, Settings, issue_key};
 use base64::Engine as _;
 use chrono::Utc;
 use futures_util::TryStreamExt as _;
-use support::{KEYS, add_keys, basic, call, client, create_body, org_of, sandbox, sandbox_with};
 
 #[tokio::test]
 async fn create_list_delete_through_the_generated_client() {

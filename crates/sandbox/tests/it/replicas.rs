@@ -4,7 +4,7 @@
 //! server that `cargo xtask ci` starts; without that server they fail, never
 //! skip.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::process::Child;
@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::{KEYS, basic, create_body, try_call};
 use alphamoon_sandbox::{ADMIN_SCOPE, PgStore, Store, StoredKey, issue_key};
 use serde_json::Value;
-use support::{KEYS, basic, create_body, try_call};
 
 /// Processes serving one database; killed when dropped.
 struct Replicas {

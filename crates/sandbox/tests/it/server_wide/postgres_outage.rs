@@ -3,12 +3,12 @@
 //! so they are a test binary of their own (cargo runs test binaries one
 //! after another), and take turns within it.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{KEYS, basic, create_body, try_call};
+use crate::support::{KEYS, basic, create_body, try_call};
 
 /// Runs the test server's `pg_ctl` script with `args`.
 fn pg_ctl(args: &[&str]) {

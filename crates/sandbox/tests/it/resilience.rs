@@ -2,7 +2,7 @@
 //! what a caller sees, and what the sandbox's journal saw. Every test ends
 //! by checking that the journal held no secret in any form.
 
-mod support;
+use crate::support;
 
 use alphamoon_client::{Client, Error, RetryPolicy, types};
 use alphamoon_sandbox::control_client::types::{

@@ -14,8 +14,10 @@ use serde_json::Value;
 pub fn spec() -> &'static Value {
     static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     SPEC.get_or_init(|| {
-        serde_json::from_str(include_str!("../../../../openapi/alphamoon-workspace.json"))
-            .expect("the spec is JSON")
+        serde_json::from_str(include_str!(
+            "../../../../../openapi/alphamoon-workspace.json"
+        ))
+        .expect("the spec is JSON")
     })
 }
 
@@ -25,7 +27,7 @@ pub fn control_spec() -> &'static Value {
     static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     SPEC.get_or_init(|| {
         serde_json::from_str(include_str!(
-            "../../../../openapi/alphamoon-sandbox-control.json"
+            "../../../../../openapi/alphamoon-sandbox-control.json"
         ))
         .expect("the control spec is JSON")
     })

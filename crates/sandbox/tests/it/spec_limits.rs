@@ -4,11 +4,11 @@
 //! at the limit is accepted, and one past it is a 400 naming the field.
 //! So neither spec can promise a limit the server does not keep.
 
-mod support;
+use crate::support;
 
+use crate::support::{basic, call, sandbox_with};
 use alphamoon_sandbox::{ControlToken, Settings};
 use serde_json::{Value, json};
-use support::{basic, call, sandbox_with};
 
 const TOKEN: &str = "amc_limits-test-token";
 

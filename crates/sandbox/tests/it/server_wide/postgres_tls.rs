@@ -5,7 +5,7 @@
 //! binary of their own (cargo runs test binaries one after another), take
 //! turns within it, and turn TLS off again however they end.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -13,8 +13,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{KEYS, basic, try_call};
 use alphamoon_sandbox::{PgStore, Sandbox, Settings};
-use support::{KEYS, basic, try_call};
 
 /// Held by the test that owns the server's TLS settings.
 static SERVER_SETTINGS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
