@@ -2,21 +2,32 @@
 //! fixtures`, with its size and shape bounded before any parser runs.
 //!
 //! The YAML reader (libyaml, under serde_yaml) loads a whole document
-//! before its recursion limit applies, and each flow collection (`[` or
-//! `{`) it opens costs it microseconds: a file of nothing but brackets
-//! once kept the server from starting, or from refusing, for seconds.
-//! JSON is read by serde_json instead, which stops at its own depth limit
-//! at once.
+//! before its recursion limit applies, and the deeper the document, the
+//! more each token costs it: a file of nothing but brackets, or a line of
+//! `- - - …`, once kept the server from starting, or from refusing, for
+//! seconds, and took hundreds of megabytes. So a YAML file's nesting is
+//! bounded first by a scan that may overestimate it but never
+//! underestimates it. JSON is read by serde_json instead, which stops at
+//! its own depth limit at once.
 
 use std::io::Read as _;
 use std::path::Path;
 
-/// The largest fixtures file read, in bytes: room for thousands of keys.
-pub(crate) const MAX_BYTES: usize = 1024 * 1024;
+/// The largest fixtures file read, in bytes: the largest the control
+/// plane takes, since `ctl fixtures` sends the file as it is.
+const MAX_BYTES: usize = alphamoon_sandbox::MAX_FIXTURES_BYTES;
 
 /// The most flow collections (`[` or `{`, counted wherever they appear) a
-/// YAML fixtures file may hold: a document needs one or two per key.
-pub(crate) const MAX_YAML_COLLECTIONS: usize = 10_000;
+/// YAML fixtures file may hold: a document needs one or two per key, and
+/// a larger one can be written as JSON. Counting them all, quoted or not,
+/// cannot be fooled by quoting; it bounds flow nesting however deep.
+pub(crate) const MAX_YAML_COLLECTIONS: usize = 2_000;
+
+/// The most a YAML line may be indented, counting the block indicators
+/// (`- `, `? `, `: `) that open a nested collection on the same line as
+/// columns too. Each level of block nesting takes at least one of them,
+/// so this bounds block nesting; a fixtures document needs about a dozen.
+pub(crate) const MAX_YAML_INDENT: usize = 64;
 
 /// The fixtures document in the file at `path`, YAML or JSON, as JSON.
 pub(crate) fn read(path: &Path) -> Result<serde_json::Value, String> {
@@ -41,11 +52,27 @@ pub(crate) fn read(path: &Path) -> Result<serde_json::Value, String> {
 
 /// `text` as JSON if it is JSON, else as YAML within the limits above.
 fn parse(text: &str) -> Result<serde_json::Value, String> {
-    if text.trim_start().starts_with(['{', '['])
-        && let Ok(value) = serde_json::from_str(text)
-    {
-        return Ok(value);
-    }
+    // A document that starts as JSON does is most likely meant as JSON:
+    // if it is not, its JSON error is the one worth reporting.
+    let json = if text.trim_start().starts_with(['{', '[']) {
+        match serde_json::from_str(text) {
+            Ok(value) => return Ok(value),
+            Err(e) => Some(e),
+        }
+    } else {
+        None
+    };
+    let not_json = |yaml: String| match &json {
+        Some(e) => format!("is not valid JSON ({e}), nor YAML: it {yaml}"),
+        None => yaml,
+    };
+    yaml_within_limits(text).map_err(not_json)?;
+    serde_yaml::from_str(text).map_err(|e| not_json(format!("is not valid YAML: {e}")))
+}
+
+/// Refuses YAML that could nest deeper than a fixtures document needs,
+/// before the YAML reader sees it.
+fn yaml_within_limits(text: &str) -> Result<(), String> {
     let collections = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
     if collections > MAX_YAML_COLLECTIONS {
         return Err(format!(
@@ -53,7 +80,31 @@ fn parse(text: &str) -> Result<serde_json::Value, String> {
              fixtures file may hold (JSON has no such limit)"
         ));
     }
-    serde_yaml::from_str(text).map_err(|e| format!("is not valid YAML or JSON: {e}"))
+    for (number, line) in text.lines().enumerate() {
+        let indent = block_indent(line);
+        if indent > MAX_YAML_INDENT {
+            return Err(format!(
+                "nests line {} {indent} columns deep, more than the {MAX_YAML_INDENT} a YAML \
+                 fixtures file may",
+                number + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How far `line` is indented, with the block indicators that open
+/// collections before its content (`- - x`, `? - x`) counted as columns.
+fn block_indent(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let mut at = 0;
+    loop {
+        match bytes.get(at..) {
+            Some([b' ' | b'\t', ..]) => at += 1,
+            Some([b'-' | b'?' | b':', b' ' | b'\t', ..] | [b'-' | b'?' | b':']) => at += 1,
+            _ => return at,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -71,18 +122,42 @@ mod tests {
     fn deep_or_bracket_heavy_documents_are_refused_before_the_yaml_reader() {
         let deep_json = "[".repeat(200_000);
         let refused = parse(&deep_json).expect_err("deep");
-        assert!(refused.contains("more than the 10000"), "{refused}");
-        let brackets = format!("orgs: {}", "{".repeat(10_001));
+        assert!(refused.contains("more than the 2000"), "{refused}");
+        let brackets = format!("orgs: {}", "{".repeat(2_001));
         assert!(
             parse(&brackets)
                 .expect_err("brackets")
                 .contains("more than")
         );
+        for deep in [
+            format!("{}x\n", "- ".repeat(500_000)),
+            "? ".repeat(500_000),
+            "? - ".repeat(250_000),
+            (0..100).map(|i| format!("{}- \n", " ".repeat(i))).collect(),
+        ] {
+            let refused = parse(&deep).expect_err("deep block nesting");
+            assert!(refused.contains("columns deep"), "{refused}");
+        }
         // JSON is read as JSON, however many collections it holds.
         let many = format!(
             "{{\"orgs\": [{}]}}",
             vec![r#"{"name": "A", "keys": []}"#; 6_000].join(",")
         );
         assert!(parse(&many).is_ok());
+    }
+
+    #[test]
+    fn broken_json_is_reported_as_json() {
+        let refused = parse(r#"{"orgs": [}"#).expect_err("unbalanced");
+        assert!(refused.starts_with("is not valid JSON ("), "{refused}");
+    }
+
+    #[test]
+    fn indentation_counts_columns_and_the_indicators_that_open_collections() {
+        assert_eq!(super::block_indent("orgs:"), 0);
+        assert_eq!(super::block_indent("  - name: Acme"), 4);
+        assert_eq!(super::block_indent("- - - x"), 6);
+        assert_eq!(super::block_indent("? - x"), 4);
+        assert_eq!(super::block_indent("-x"), 0);
     }
 }

@@ -53,6 +53,11 @@ pub use server::{ConnectionLimits, Sandbox, ShutdownError};
 pub use sqlite::SqliteStore;
 pub use store::{Org, Store, StoreError, StoreFuture, StoredKey};
 
+/// The largest fixtures document the sandbox reads, in bytes, from a file
+/// or as the body of `loadFixtures`: room for thousands of keys, loaded in
+/// one transaction.
+pub const MAX_FIXTURES_BYTES: usize = 1024 * 1024;
+
 /// How long the first admin key of a new organization lives.
 pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 

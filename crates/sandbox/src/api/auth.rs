@@ -140,10 +140,18 @@ async fn apply_fault(fault: &Fault, note: Option<&RequestNote>) -> Result<(), Pr
     Ok(())
 }
 
-/// The answer for a key the store does not hold: never made, or deleted,
-/// perhaps while its own request was under way.
-pub(super) fn unknown_key() -> Problem {
+/// The answer for a key the store does not hold: never made, or deleted.
+fn unknown_key() -> Problem {
     Problem::unauthorized("The API key is unknown or was deleted.")
+}
+
+/// The answer for a request whose key was deleted, or expired by the
+/// sandbox clock, after the request was authenticated and before its
+/// write: the write was not made.
+pub(super) fn caller_gone() -> Problem {
+    Problem::unauthorized(
+        "The API key was deleted or expired while this request was under way; nothing was changed.",
+    )
 }
 
 /// The API key from `Authorization: Basic base64(key)`, also accepting the

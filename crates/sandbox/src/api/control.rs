@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use super::keys::json;
 use super::problem::Problem;
@@ -53,11 +54,10 @@ impl std::fmt::Debug for ControlToken {
 }
 
 /// The control plane's routes, relative to `/_sandbox/v1`.
-pub(super) fn router() -> Router<Arc<AppState>> {
+pub(super) fn router(body_limit: usize) -> Router<Arc<AppState>> {
     Router::new()
         .route("/reset", post(reset))
         .route("/orgs", post(create_org))
-        .route("/fixtures", post(fixtures))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route(
             "/faults",
@@ -65,6 +65,14 @@ pub(super) fn router() -> Router<Arc<AppState>> {
         )
         .route("/faults/{fault_id}", delete(delete_fault))
         .route("/clock", get(get_clock).put(set_clock))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        // Added after the layer above, so that fixtures get a limit of
+        // their own: as large as a `--fixtures` file, since `ctl fixtures`
+        // sends such a file as it is.
+        .route(
+            "/fixtures",
+            post(fixtures).layer(RequestBodyLimitLayer::new(crate::MAX_FIXTURES_BYTES)),
+        )
 }
 
 /// A request that presented the control token.

@@ -60,7 +60,7 @@ pub(super) async fn create(
         .await?
     {
         Write::Done(created_at) => created_at,
-        Write::CallerGone => return Err(auth::unknown_key()),
+        Write::CallerGone => return Err(auth::caller_gone()),
         Write::BornExpired => return Err(validate::exp_not_ahead()),
     };
 
@@ -117,7 +117,7 @@ pub(super) async fn delete(
         .await?;
     let deleted = match written {
         Write::Done(deleted) => deleted,
-        Write::CallerGone | Write::BornExpired => return Err(auth::unknown_key()),
+        Write::CallerGone | Write::BornExpired => return Err(auth::caller_gone()),
     };
     if !deleted {
         return Err(Problem::new(

@@ -41,7 +41,8 @@ pub struct Settings {
     pub max_key_lifetime: Option<Duration>,
     /// How long one request may take before it is answered with 503.
     pub request_timeout: Duration,
-    /// The largest request body accepted.
+    /// The largest request body accepted (`loadFixtures` takes up to
+    /// [`MAX_FIXTURES_BYTES`](crate::MAX_FIXTURES_BYTES)).
     pub body_limit: usize,
     /// Timeouts and the cap on open connections.
     pub connections: crate::ConnectionLimits,
@@ -157,13 +158,18 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
         control_token: settings.control_token.clone(),
     });
     let control = if settings.control_token.is_some() {
-        Router::new().nest("/_sandbox/v1", control::router())
+        Router::new().nest("/_sandbox/v1", control::router(settings.body_limit))
     } else {
         Router::new()
     };
-    let router = control
+    let vendor = Router::new()
         .route(KEYS_ROUTE, post(keys::create).get(keys::list))
         .route(KEY_ROUTE, delete(keys::delete))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            settings.body_limit,
+        ));
+    let router = control
+        .merge(vendor)
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "No such endpoint.") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -172,10 +178,8 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
             )
         })
         .with_state(state)
+        // Each route group sets its own limit above.
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            settings.body_limit,
-        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             settings.request_timeout,

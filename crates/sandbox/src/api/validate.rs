@@ -661,6 +661,17 @@ fn json_body(
             "The request body must be `application/json`.",
         ));
     }
+    // A body said to be compressed is not read as if it were not: that
+    // would guess at what the client meant. None is decoded (RFC 9110
+    // answers an unsupported coding with 415).
+    let mut codings = headers.get_all(axum::http::header::CONTENT_ENCODING).iter();
+    if codings.any(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity")) {
+        return Err(Problem::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The request body must be sent without a content coding \
+             (`Content-Encoding`).",
+        ));
+    }
     body.map_err(|e| Problem::new(e.status(), e.body_text()))
 }
 

@@ -864,3 +864,32 @@ async fn minting_keys_does_not_multiply_the_rate_limit() {
         "another organization has its own allowance"
     );
 }
+
+/// A body said to be compressed is refused, not read as if it were plain:
+/// ambiguous input is refused rather than guessed at.
+#[tokio::test]
+async fn a_body_with_a_content_coding_is_refused() {
+    let (sandbox, admin) = sandbox().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let (_, body) = create_body("coded", &["workspace.file:upload"]);
+    let mut statuses = Vec::new();
+    for coding in ["gzip", "br, identity", "identity"] {
+        let answer = http
+            .post(format!("{}{KEYS}", sandbox.url()))
+            .header("authorization", basic(&admin))
+            .header("content-type", "application/json")
+            .header("content-encoding", coding)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answered");
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(statuses, [415, 415, 201]);
+    let listed = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
+    assert_eq!(
+        listed.body["pagination"]["total"], 2,
+        "only the identity one"
+    );
+}

@@ -761,7 +761,7 @@ fn oversized_or_bracket_heavy_fixtures_files_are_refused_before_parsing() {
     let token = dir.path().join("control.token");
     std::fs::write(&token, "amc_unused").expect("write");
     for (file, limit) in [
-        (&deep, "more than the 10000"),
+        (&deep, "more than the 2000"),
         (&large, "larger than 1048576 bytes"),
     ] {
         let served = refused(

@@ -168,11 +168,12 @@ async fn bad_control_requests_are_refused_with_problems() {
 
 const FIXTURES: &str = "/_sandbox/v1/fixtures";
 
-/// The endpoint reads fixtures as JSON, within the body limit, and stops
+/// The endpoint reads fixtures as JSON, within its body limit (as large
+/// as a `--fixtures` file, which `ctl fixtures` sends as it is), and stops
 /// at the JSON reader's depth limit: a deep or oversized document is a
 /// problem at once, and nothing is stored.
 #[tokio::test]
-async fn deep_or_oversized_fixtures_bodies_are_refused() {
+async fn deep_or_oversized_fixtures_bodies_are_refused_and_large_ones_load() {
     let (sandbox, admin) = controlled().await;
     let auth = bearer(TOKEN);
     let load = |document: String| {
@@ -193,12 +194,28 @@ async fn deep_or_oversized_fixtures_bodies_are_refused() {
     );
     let refused = load(format!(
         "{{\"orgs\": [], \"pad\": \"{}\"}}",
-        "x".repeat(20_000)
+        "x".repeat(alphamoon_sandbox::MAX_FIXTURES_BYTES)
     ))
     .await;
     assert_eq!(refused.status, 413, "{}", refused.body);
     let page = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
     assert_eq!(page.body["pagination"]["total"], 1, "nothing was stored");
+
+    // Far beyond the 16 KiB every other request may send.
+    let keys: Vec<_> = (0..1_000)
+        .map(|i| {
+            json!({"name": format!("key {i}"), "scopes": ["workspace.file:upload"],
+                   "exp": "2099-01-01T00:00:00Z"})
+        })
+        .collect();
+    let document = json!({"orgs": [{"name": "Large", "keys": keys}]}).to_string();
+    assert!(document.len() > 64 * 1024, "{}", document.len());
+    let loaded = load(document).await;
+    assert_eq!(loaded.status, 201, "{}", loaded.body);
+    assert_eq!(
+        loaded.body["orgs"][0]["keys"].as_array().map(Vec::len),
+        Some(1_000)
+    );
 }
 
 fn fixtures_body(document: serde_json::Value) -> Option<(&'static str, String)> {
