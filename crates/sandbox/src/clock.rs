@@ -17,6 +17,17 @@ pub(crate) async fn now_in(store: &dyn crate::Store) -> Result<DateTime<Utc>, cr
 /// one every RFC 3339 reader can parse.
 pub const LATEST: i64 = 253_402_300_799_999;
 
+/// One move of the sandbox clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMove {
+    /// Stop the clock at this instant, which must not lie before its now.
+    FreezeAt(DateTime<Utc>),
+    /// Move it this many seconds forward, at least one.
+    AdvanceBySeconds(i64),
+    /// Let a frozen clock run again from where it stands.
+    Resume,
+}
+
 /// How the sandbox clock relates to the wall clock, in milliseconds. The
 /// default runs with the wall clock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -96,6 +107,21 @@ impl ClockSetting {
     pub fn resume(&mut self, wall: DateTime<Utc>) {
         if let Some(frozen) = self.frozen_at_ms.take() {
             self.offset_ms = frozen - wall.timestamp_millis();
+        }
+    }
+
+    /// Makes `to`; answers whether the clock changed (resuming a running
+    /// clock changes nothing), or why the move was refused, in which case
+    /// nothing changed.
+    pub fn apply(&mut self, to: ClockMove, wall: DateTime<Utc>) -> Result<bool, ClockRefusal> {
+        match to {
+            ClockMove::FreezeAt(at) => self.freeze(at, wall).map(|()| true),
+            ClockMove::AdvanceBySeconds(seconds) => self.advance(seconds, wall).map(|()| true),
+            ClockMove::Resume => {
+                let was_frozen = self.is_frozen();
+                self.resume(wall);
+                Ok(was_frozen)
+            }
         }
     }
 }

@@ -12,11 +12,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 use crate::api::{Operation, Problem, validate};
-use crate::clock::{ClockRefusal, ClockSetting};
+use crate::clock::{ClockMove, ClockRefusal, ClockSetting};
 use crate::control_client::types::{
     self, Clock, Fault, FaultAction, FaultRequest, LoadedFixtures, RecordedRequest,
 };
-use crate::faults::ActiveFault;
+use crate::control_state::{ControlCommand, ControlRefusal, MAX_FAULTS};
 use crate::journal::{Journal, JournalQuery};
 use crate::keys;
 use crate::store::{ControlState, Org, SeededOrg, Store, StoreError};
@@ -58,17 +58,6 @@ impl From<StoreError> for ControlError {
     }
 }
 
-/// One move of the sandbox clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClockMove {
-    /// Stop the clock at this instant, which must not lie before its now.
-    FreezeAt(DateTime<Utc>),
-    /// Move it this many seconds forward, at least one.
-    AdvanceBySeconds(i64),
-    /// Let a frozen clock run again from where it stands.
-    Resume,
-}
-
 /// The furthest one `advanceBySeconds` moves the clock: 100 years, as the
 /// control spec states.
 const MAX_ADVANCE_SECONDS: i64 = 3_153_600_000;
@@ -78,10 +67,6 @@ const MAX_DELAY_MS: i32 = 300_000;
 
 /// The longest injected `Retry-After`.
 const MAX_RETRY_AFTER: i32 = 86_400;
-
-/// The most faults active at once. Every request reads them all with its
-/// key, so their number is kept small.
-const MAX_FAULTS: usize = 100;
 
 /// The fault `request` asks for, with the id `id`, or why it is refused:
 /// the limits and rules the control spec's `FaultRequest` states.
@@ -237,61 +222,37 @@ impl Controls {
     /// `addFault`: the fault with its id and defaults.
     pub async fn add_fault(&self, request: FaultRequest) -> Result<Fault, ControlError> {
         let fault = fault_from(request, keys::random_hex(16).map_err(Problem::from)?)?;
-        let added = fault.clone();
-        let (stored, _) = self
+        let (added, _) = self
             .store
-            .update_control(Box::new(move |state| {
-                if state.faults.len() >= MAX_FAULTS {
-                    return false;
-                }
-                state.faults.push(ActiveFault {
-                    fault: added,
-                    hits: 0,
-                });
-                true
-            }))
+            .update_control(ControlCommand::AddFault(fault.clone().into()))
             .await?;
-        if !stored {
-            // The fault is well-formed; it is the full table that refuses it.
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                format!("{MAX_FAULTS} faults are active already; delete or clear some first."),
-            )
-            .into());
-        }
+        added.map_err(refusal)?;
         Ok(fault)
     }
 
     /// `listFaults`: the active faults, oldest first.
     pub async fn faults(&self) -> Result<Vec<Fault>, ControlError> {
         let state = self.store.control_state().await?;
-        Ok(state.faults.into_iter().map(|f| f.fault).collect())
+        Ok(state.faults.iter().map(|f| Fault::from(&f.fault)).collect())
     }
 
     /// `clearFaults`.
     pub async fn clear_faults(&self) -> Result<(), ControlError> {
-        self.store
-            .update_control(Box::new(|state| {
-                let had = !state.faults.is_empty();
-                state.faults.clear();
-                had
-            }))
+        let (cleared, _) = self
+            .store
+            .update_control(ControlCommand::ClearFaults)
             .await?;
+        cleared.map_err(refusal)?;
         Ok(())
     }
 
     /// `deleteFault`: `false` if no active fault has this id.
     pub async fn delete_fault(&self, id: &str) -> Result<bool, ControlError> {
-        let id = id.to_owned();
         let (deleted, _) = self
             .store
-            .update_control(Box::new(move |state| {
-                let before = state.faults.len();
-                state.faults.retain(|f| f.fault.id != id);
-                state.faults.len() < before
-            }))
+            .update_control(ControlCommand::DeleteFault(id.to_owned()))
             .await?;
-        Ok(deleted)
+        deleted.map_err(refusal)
     }
 
     /// `getClock`.
@@ -317,49 +278,22 @@ impl Controls {
             )
             .into());
         }
-        // The refusal is decided under the store's lock, against the clock
-        // as it is then, and carried out of the change.
-        let refusal = Arc::new(Mutex::new(None));
-        let refused = Arc::clone(&refusal);
-        let (_, state) = self
+        // Refused or not under the store's lock, against the clock as it
+        // is then.
+        let (moved, state) = self
             .store
-            .update_control(Box::new(move |state| {
-                let wall = Utc::now();
-                let moved = match to {
-                    ClockMove::FreezeAt(at) => state.clock.freeze(at, wall),
-                    ClockMove::AdvanceBySeconds(seconds) => state.clock.advance(seconds, wall),
-                    ClockMove::Resume => {
-                        let was_frozen = state.clock.is_frozen();
-                        state.clock.resume(wall);
-                        return was_frozen;
-                    }
-                };
-                let changed = moved.is_ok();
-                *refused.lock().unwrap_or_else(|p| p.into_inner()) = moved.err();
-                changed
-            }))
+            .update_control(ControlCommand::MoveClock(to))
             .await?;
         self.saw_clock(state.clock);
-        let refusal = *refusal.lock().unwrap_or_else(|p| p.into_inner());
-        let detail = match refusal {
-            None => return Ok(reading(&state)),
-            Some(ClockRefusal::TooLate) => {
-                "The clock cannot pass the end of the year 9999.".to_owned()
-            }
-            Some(ClockRefusal::WouldGoBack(now)) => format!(
-                "The clock never moves back, and its now is {}; only a reset does that.",
-                now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-            ),
-        };
-        let field = match to {
-            ClockMove::FreezeAt(_) => "frozenAt",
-            ClockMove::AdvanceBySeconds(_) => "advanceBySeconds",
-            ClockMove::Resume => "resume",
-        };
-        // The move is well-formed; it is the clock's state that refuses it.
-        Err(Problem::new(StatusCode::CONFLICT, detail)
-            .with_field(field)
-            .into())
+        moved.map_err(|refused| {
+            let field = match to {
+                ClockMove::FreezeAt(_) => "frozenAt",
+                ClockMove::AdvanceBySeconds(_) => "advanceBySeconds",
+                ClockMove::Resume => "resume",
+            };
+            refusal(refused).0.with_field(field)
+        })?;
+        Ok(reading(&state))
     }
 
     /// The fault a request routed to `operation` is hit by, if any: the
@@ -375,28 +309,36 @@ impl Controls {
                 continue;
             }
             if !candidate.is_counted() {
-                return Ok(Some(candidate.fault.clone()));
+                return Ok(Some(Fault::from(&candidate.fault)));
             }
-            let id = candidate.fault.id.clone();
             let (taken, _) = self
                 .store
-                .update_control(Box::new(move |state| {
-                    let Some(at) = state.faults.iter().position(|f| f.fault.id == id) else {
-                        return false;
-                    };
-                    let taken = state.faults[at].take_hit();
-                    if state.faults[at].is_spent() {
-                        state.faults.remove(at);
-                    }
-                    taken
-                }))
+                .update_control(ControlCommand::TakeHit(candidate.fault.id.clone()))
                 .await?;
-            if taken {
-                return Ok(Some(candidate.fault.clone()));
+            if taken == Ok(true) {
+                return Ok(Some(Fault::from(&candidate.fault)));
             }
         }
         Ok(None)
     }
+}
+
+/// The answer to a command the control state refused: the request was
+/// well-formed, and it is the state that refuses it, hence 409.
+fn refusal(refused: ControlRefusal) -> ControlError {
+    let detail = match refused {
+        ControlRefusal::TooManyFaults => {
+            format!("{MAX_FAULTS} faults are active already; delete or clear some first.")
+        }
+        ControlRefusal::Clock(ClockRefusal::TooLate) => {
+            "The clock cannot pass the end of the year 9999.".to_owned()
+        }
+        ControlRefusal::Clock(ClockRefusal::WouldGoBack(now)) => format!(
+            "The clock never moves back, and its now is {}; only a reset does that.",
+            now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ),
+    };
+    ControlError(Problem::new(StatusCode::CONFLICT, detail))
 }
 
 fn reading(state: &ControlState) -> Clock {

@@ -2,20 +2,105 @@
 //! vendor API, so that a client's retries and timeouts can be tested. They
 //! are kept in the store with the clock, so that every process on it
 //! applies the same faults, and a fault limited to `times` requests hits
-//! that many across all of them. A fault is the control spec's `Fault`, as
-//! the generated control client has it.
+//! that many across all of them.
+//!
+//! The store keeps faults as [`StoredFault`], a type of this crate's own,
+//! not the control spec's `Fault`: every request reads the stored row, so
+//! its format belongs to the database schema, and a change to the spec
+//! must not change it unseen. The two convert into each other where the
+//! control plane answers.
 
 use serde::{Deserialize, Serialize};
 
-use crate::control_client::types::Fault;
+use crate::control_client::types::{Fault, FaultAction};
+
+/// A fault as the store keeps it. Its JSON names are the ones sandbox 0.2
+/// wrote (then the spec's), so such rows still read. Changing this type
+/// changes the database format: it needs a migration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredFault {
+    /// Its id.
+    pub id: String,
+    /// The vendor operation it matches; `None` for every operation.
+    #[serde(default)]
+    pub operation_id: Option<String>,
+    /// The status it answers, if any.
+    #[serde(default)]
+    pub status: Option<i32>,
+    /// The `Retry-After` it sends, in seconds, if any.
+    #[serde(default)]
+    pub retry_after: Option<i32>,
+    /// Milliseconds it waits before its action.
+    #[serde(default)]
+    pub delay_ms: i32,
+    /// What it does.
+    pub action: StoredAction,
+    /// How many requests it hits in all; `None` for no limit.
+    #[serde(default)]
+    pub times: Option<i32>,
+    /// The chance that a matching request is hit.
+    pub probability: f64,
+}
+
+/// What a stored fault does, by the names sandbox 0.2 wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StoredAction {
+    /// Answer its status instead of the operation's.
+    Respond,
+    /// Close the connection without an answer or the operation.
+    Drop,
+    /// Perform the operation, then answer its status or close.
+    CommitThenFail,
+}
+
+impl From<Fault> for StoredFault {
+    fn from(fault: Fault) -> Self {
+        Self {
+            id: fault.id,
+            operation_id: fault.operation_id,
+            status: fault.status,
+            retry_after: fault.retry_after,
+            delay_ms: fault.delay_ms,
+            action: match fault.action {
+                FaultAction::Respond => StoredAction::Respond,
+                FaultAction::Drop => StoredAction::Drop,
+                FaultAction::CommitThenFail => StoredAction::CommitThenFail,
+            },
+            times: fault.times,
+            probability: fault.probability,
+        }
+    }
+}
+
+impl From<&StoredFault> for Fault {
+    fn from(fault: &StoredFault) -> Self {
+        Self {
+            id: fault.id.clone(),
+            operation_id: fault.operation_id.clone(),
+            status: fault.status,
+            retry_after: fault.retry_after,
+            delay_ms: fault.delay_ms,
+            action: match fault.action {
+                StoredAction::Respond => FaultAction::Respond,
+                StoredAction::Drop => FaultAction::Drop,
+                StoredAction::CommitThenFail => FaultAction::CommitThenFail,
+            },
+            times: fault.times,
+            probability: fault.probability,
+        }
+    }
+}
 
 /// A fault with the count of requests it has hit, as the store keeps it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActiveFault {
     /// The fault.
     #[serde(flatten)]
-    pub fault: Fault,
+    pub fault: StoredFault,
     /// How many requests it has hit so far.
+    #[serde(default)]
     pub hits: u32,
 }
 
@@ -70,17 +155,15 @@ pub fn draw(probability: f64) -> bool {
 mod tests {
     use super::*;
 
-    use crate::control_client::types::FaultAction;
-
     fn fault(operation_id: Option<&str>, times: Option<i32>) -> ActiveFault {
         ActiveFault {
-            fault: Fault {
+            fault: StoredFault {
                 id: "f".repeat(32),
                 operation_id: operation_id.map(str::to_owned),
                 status: Some(503),
                 retry_after: None,
                 delay_ms: 0,
-                action: FaultAction::Respond,
+                action: StoredAction::Respond,
                 times,
                 probability: 1.0,
             },
@@ -115,6 +198,32 @@ mod tests {
         let hits = (0..4000).filter(|_| draw(0.5)).count();
         // Six standard deviations either side of 2000.
         assert!((1810..=2190).contains(&hits), "{hits}");
+    }
+
+    /// A fault row as sandbox 0.2 wrote it, in the control spec's own
+    /// names, still reads, and writes back the same.
+    #[test]
+    fn a_fault_written_by_0_2_reads() {
+        let written = r#"{"action":"commitThenFail","delayMs":250,"id":"5d2b8f0e4c7a4e1d9b3a6c8e2f1d0a7b","operationId":"createApiKey","probability":0.5,"retryAfter":null,"status":500,"times":3,"hits":1}"#;
+        let read: ActiveFault = serde_json::from_str(written).expect("reads");
+        assert_eq!(read.fault.action, StoredAction::CommitThenFail);
+        assert_eq!(read.fault.operation_id.as_deref(), Some("createApiKey"));
+        assert_eq!(
+            (
+                read.fault.delay_ms,
+                read.fault.status,
+                read.fault.times,
+                read.hits
+            ),
+            (250, Some(500), Some(3), 1)
+        );
+        let again: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&read).expect("writes")).expect("JSON");
+        let before: serde_json::Value = serde_json::from_str(written).expect("JSON");
+        assert_eq!(again, before);
+        // And the spec's type converts both ways without loss.
+        let wire = Fault::from(&read.fault);
+        assert_eq!(StoredFault::from(wire), read.fault);
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod api;
 pub mod clock;
 mod control;
 pub mod control_client;
+mod control_state;
 pub mod faults;
 mod journal;
 pub mod keys;
@@ -45,7 +46,8 @@ use chrono::{DateTime, Utc};
 pub use api::{
     ADMIN_SCOPE, ControlToken, DEFAULT_JOURNAL_SIZE, DroppedConnection, Settings, app, router,
 };
-pub use control::{ClockMove, ControlError, Controls};
+pub use clock::ClockMove;
+pub use control::{ControlError, Controls};
 pub use journal::JournalQuery;
 pub use postgres::PgStore;
 pub use ratelimit::{Limiter, RateLimit, Verdict};

@@ -38,8 +38,8 @@ use crate::ratelimit::{
     Gcra, IDLE_EVICTION_EVERY, Limiter, RateLimit, Verdict, cells_in_order, micros,
 };
 use crate::store::{
-    Acting, ControlChange, ControlState, KEY_COLUMNS, SeededOrg, Store, StoreError, StoreFuture,
-    StoredKey, Write, scopes_from_column, scopes_to_column,
+    Acting, ControlCommand, ControlRefusal, ControlState, KEY_COLUMNS, SeededOrg, Store,
+    StoreError, StoreFuture, StoredKey, Write, scopes_from_column, scopes_to_column,
 };
 
 /// The schema's versions, oldest first. `schema_migrations` records the
@@ -490,7 +490,10 @@ impl Store for PgStore {
         })
     }
 
-    fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)> {
+    fn update_control(
+        &self,
+        command: ControlCommand,
+    ) -> StoreFuture<'_, (Result<bool, ControlRefusal>, ControlState)> {
         Box::pin(async move {
             let mut client = self.client().await?;
             // The advisory lock serializes changes even while the row does
@@ -501,8 +504,9 @@ impl Store for PgStore {
                 .await
                 .map_err(pg_error)?;
             let mut state = ControlState::from_column(row.as_ref().map(|row| row.get(0)))?;
-            if !change(&mut state) {
-                return Ok((false, state));
+            let applied = state.apply(&command, Utc::now());
+            if applied != Ok(true) {
+                return Ok((applied, state));
             }
             tx.execute(
                 "INSERT INTO sandbox_control (id, state) VALUES (1, $1)
@@ -512,7 +516,7 @@ impl Store for PgStore {
             .await
             .map_err(pg_error)?;
             tx.commit().await.map_err(pg_error)?;
-            Ok((true, state))
+            Ok((applied, state))
         })
     }
 

@@ -21,8 +21,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::keys::SecretHash;
 use crate::store::{
-    Acting, ControlChange, ControlState, KEY_COLUMNS, SeededOrg, Store, StoreError, StoreFuture,
-    StoredKey, Write, scopes_from_column, scopes_to_column,
+    Acting, ControlCommand, ControlRefusal, ControlState, KEY_COLUMNS, SeededOrg, Store,
+    StoreError, StoreFuture, StoredKey, Write, scopes_from_column, scopes_to_column,
 };
 
 /// The schema's versions, oldest first; `PRAGMA user_version` records how
@@ -422,7 +422,10 @@ impl Db {
         tx.commit().map_err(db_error)
     }
 
-    fn update_control(&self, change: ControlChange) -> Result<(bool, ControlState), StoreError> {
+    fn update_control(
+        &self,
+        command: &ControlCommand,
+    ) -> Result<(Result<bool, ControlRefusal>, ControlState), StoreError> {
         let mut conn = self.write();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -432,8 +435,9 @@ impl Db {
             .optional()
             .map_err(db_error)?;
         let mut state = ControlState::from_column(state.as_deref())?;
-        if !change(&mut state) {
-            return Ok((false, state));
+        let applied = state.apply(command, chrono::Utc::now());
+        if applied != Ok(true) {
+            return Ok((applied, state));
         }
         tx.execute(
             "INSERT INTO sandbox_control (id, state) VALUES (1, ?1)
@@ -442,7 +446,7 @@ impl Db {
         )
         .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
-        Ok((true, state))
+        Ok((applied, state))
     }
 }
 
@@ -612,8 +616,11 @@ impl Store for SqliteStore {
         self.read(reads::control_state)
     }
 
-    fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)> {
-        self.run(move |db| db.update_control(change))
+    fn update_control(
+        &self,
+        command: ControlCommand,
+    ) -> StoreFuture<'_, (Result<bool, ControlRefusal>, ControlState)> {
+        self.run(move |db| db.update_control(&command))
     }
 
     fn list_keys<'a>(

@@ -9,8 +9,7 @@ use std::pin::Pin;
 
 use alphamoon_client::Scope;
 
-use crate::clock::ClockSetting;
-use crate::faults::ActiveFault;
+pub use crate::control_state::{ControlCommand, ControlRefusal, ControlState, MAX_FAULTS};
 use crate::keys::SecretHash;
 
 /// An organization.
@@ -108,40 +107,6 @@ pub struct SeededOrg {
     pub keys: Vec<(StoredKey, SecretHash)>,
 }
 
-/// What the control plane keeps in the store, so that every process on it
-/// shares one clock and one set of faults. A reset returns it to the
-/// default: the wall clock, and no fault.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct ControlState {
-    /// The sandbox clock.
-    pub clock: ClockSetting,
-    /// The active faults, oldest first: the order they are tried in.
-    pub faults: Vec<ActiveFault>,
-}
-
-impl ControlState {
-    /// The state as a backend reads it from its one text column; no row is
-    /// the default state.
-    pub(crate) fn from_column(column: Option<&str>) -> Result<Self, StoreError> {
-        match column {
-            None => Ok(Self::default()),
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| StoreError::Failed(format!("unreadable control state: {e}"))),
-        }
-    }
-
-    /// The text a backend keeps.
-    pub(crate) fn to_column(&self) -> String {
-        serde_json::to_string(self).expect("the control state serializes")
-    }
-}
-
-/// A change to the control state, made under the store's write lock; it
-/// answers whether it changed anything, so that a refused change writes
-/// nothing.
-pub type ControlChange = Box<dyn FnOnce(&mut ControlState) -> bool + Send>;
-
 /// What a store call resolves to.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -191,10 +156,15 @@ pub trait Store: Send + Sync + 'static {
     /// The control state: the clock's setting and the active faults.
     fn control_state(&self) -> StoreFuture<'_, ControlState>;
 
-    /// Applies `change` to the control state under the store's write lock,
-    /// so that changes from every process on the store apply one after the
-    /// other; resolves to whether it changed anything, and the state after.
-    fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)>;
+    /// Applies `command` to the control state with
+    /// [`ControlState::apply`], in one transaction under the store's write
+    /// lock, so that changes from every process on the store apply one
+    /// after the other, and writes the state if it changed. Resolves to
+    /// what `apply` answered, and the state after.
+    fn update_control(
+        &self,
+        command: ControlCommand,
+    ) -> StoreFuture<'_, (Result<bool, ControlRefusal>, ControlState)>;
 
     /// One page of an organization's keys ordered by creation time then id,
     /// and how many keys it holds in all, read at one instant.

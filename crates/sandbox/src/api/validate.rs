@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::Operation;
 use super::problem::Problem;
-use crate::control::ClockMove;
+use crate::clock::ClockMove;
 use crate::control_client::types::FaultRequest;
 use crate::journal::JournalQuery;
 

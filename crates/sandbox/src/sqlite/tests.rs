@@ -259,3 +259,29 @@ fn the_writer_runs_in_wal_mode_with_full_syncs_and_foreign_keys() {
     assert_eq!(pragma("synchronous"), "2", "FULL");
     assert_eq!(pragma("foreign_keys"), "1");
 }
+
+/// A database that sandbox 0.2 left with a fault and a moved clock opens,
+/// and its control row reads: the stored format is this crate's own, and
+/// a change to the control spec does not change it.
+#[tokio::test]
+async fn a_control_row_written_by_0_2_reads_after_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sandbox.db");
+    drop(SqliteStore::open(&path).expect("made"));
+    let row = r#"{"clock":{"frozenAtMs":4102444800000,"offsetMs":0},"faults":[{"action":"drop","delayMs":100,"id":"0123456789abcdef0123456789abcdef","operationId":null,"probability":0.25,"retryAfter":null,"status":null,"times":2,"hits":1}]}"#;
+    Connection::open(&path)
+        .expect("open")
+        .execute(
+            "INSERT INTO sandbox_control (id, state) VALUES (1, ?1)",
+            params![row],
+        )
+        .expect("0.2's row");
+    let store = SqliteStore::open(&path).expect("reopened");
+    let state = store.control_state().await.expect("reads");
+    assert!(state.clock.is_frozen());
+    assert_eq!(state.clock.now().timestamp(), 4_102_444_800);
+    let fault = &state.faults[0];
+    assert_eq!(fault.fault.action, crate::faults::StoredAction::Drop);
+    assert_eq!((fault.fault.times, fault.hits), (Some(2), 1));
+    assert!(fault.matches("deleteApiKey"));
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{KEYS, basic, call};
 use alphamoon_sandbox::keys::SecretHash;
-use alphamoon_sandbox::store::{Acting, ControlChange, ControlState, Write};
+use alphamoon_sandbox::store::{Acting, ControlCommand, ControlRefusal, ControlState, Write};
 use alphamoon_sandbox::{
     ADMIN_SCOPE, Sandbox, Settings, SqliteStore, Store, StoreFuture, StoredKey, issue_key,
 };
@@ -101,8 +101,11 @@ impl Store for SlowToAnswerDeletes {
     fn control_state(&self) -> StoreFuture<'_, ControlState> {
         self.inner.control_state()
     }
-    fn update_control(&self, change: ControlChange) -> StoreFuture<'_, (bool, ControlState)> {
-        self.inner.update_control(change)
+    fn update_control(
+        &self,
+        command: ControlCommand,
+    ) -> StoreFuture<'_, (Result<bool, ControlRefusal>, ControlState)> {
+        self.inner.update_control(command)
     }
     fn reset(&self) -> StoreFuture<'_, ()> {
         self.inner.reset()
