@@ -1005,3 +1005,86 @@ async fn ctl_drives_the_control_plane_from_a_shell() {
     server.kill().expect("kill");
     server.wait().expect("reaped");
 }
+
+/// At debug and at trace level, with careful and careless clients, no
+/// secret reaches the log, in any form: not the bootstrap key, not a key
+/// the API made, not the control token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_at_debug_or_trace() {
+    for level in ["debug", "trace"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (key_file, token_file, log) = (
+            dir.path().join("admin.key"),
+            dir.path().join("control.token"),
+            dir.path().join("stderr.log"),
+        );
+        let (mut server, url) = support::start_binary_with_env(
+            &dir.path().join("sandbox.db"),
+            &[
+                "--bootstrap-key-file".as_ref(),
+                key_file.as_os_str(),
+                "--control-token-file".as_ref(),
+                token_file.as_os_str(),
+            ],
+            &log,
+            &[("RUST_LOG", level)],
+        );
+        let admin = std::fs::read_to_string(&key_file).expect("bootstrap key");
+        let token = std::fs::read_to_string(&token_file).expect("token");
+        let made = client(&url, &admin)
+            .create_api_key()
+            .body(
+                types::CreateApiKeyRequest::builder()
+                    .name("logged?")
+                    .exp(chrono::Utc::now() + chrono::Duration::days(1))
+                    .scopes(vec![Scope::WorkspaceAdminApiKeyManage]),
+            )
+            .send()
+            .await
+            .expect("create")
+            .into_inner();
+        let secret = made.key.expose_secret().to_owned();
+        client(&url, &secret)
+            .list_api_keys()
+            .send()
+            .await
+            .expect("list");
+        // A careless client puts the secret where it does not belong.
+        let auth = support::basic(&admin);
+        let encoded: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
+        for path in [
+            format!("{}/{secret}", support::KEYS),
+            format!("{}?key={secret}", support::KEYS),
+            format!("{}?k=%61mk_{}", support::KEYS, &secret[4..]),
+            format!("/{encoded}"),
+        ] {
+            let method = if path.contains('?') { "GET" } else { "DELETE" };
+            support::try_call(&url, method, &path, Some(&auth), None)
+                .await
+                .expect("answered");
+        }
+        let journal = support::try_call(
+            &url,
+            "GET",
+            "/_sandbox/v1/requests",
+            Some(&format!("Bearer {token}")),
+            None,
+        )
+        .await
+        .expect("answered");
+        assert_eq!(journal.status, 200);
+        server.kill().expect("kill");
+        server.wait().expect("reaped");
+
+        let log = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            log.contains("DEBUG"),
+            "{level}: the level took effect: {log}"
+        );
+        support::assert_text_has_no_secret(
+            &format!("the {level} log"),
+            &log,
+            &[&admin, &secret, token.trim()],
+        );
+    }
+}

@@ -171,23 +171,36 @@ fn draft4(schema: &Value) -> Value {
 /// such, base64-encoded (as in a Basic header), or as its stored hash; or
 /// anything shaped like a key or a credential header.
 pub fn assert_no_secret(journal: &Value, secrets: &[&str]) {
+    assert_text_has_no_secret("the journal", &journal.to_string(), secrets);
+}
+
+/// Fails if `text` (a journal, a log) holds any form of a secret: a key or
+/// token as such, percent-encoded as a careless client would send it,
+/// base64-encoded (as in a Basic header), or as its stored hash; or
+/// anything shaped like a key or a credential header.
+pub fn assert_text_has_no_secret(what: &str, text: &str, secrets: &[&str]) {
     use base64::Engine as _;
-    let text = journal.to_string();
     for shape in ["amk_", "amc_", "YW1rX", "Basic ", "Bearer "] {
-        assert!(!text.contains(shape), "the journal holds `{shape}`: {text}");
+        assert!(!text.contains(shape), "{what} holds `{shape}`: {text}");
     }
     for secret in secrets {
         let hash: String = alphamoon_sandbox::keys::hash(secret)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let body = secret.get(4..).unwrap_or_default();
+        let percent_encoded: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
         for form in [
             secret.to_string(),
             base64::engine::general_purpose::STANDARD.encode(secret),
             base64::engine::general_purpose::STANDARD.encode(format!("{secret}:")),
             hash,
+            // A secret's body survives any prefix or encoding of its
+            // first characters.
+            body.to_owned(),
+            percent_encoded,
         ] {
-            assert!(!text.contains(&form), "the journal holds a secret: {text}");
+            assert!(!text.contains(&form), "{what} holds a secret: {text}");
         }
     }
 }
@@ -495,6 +508,27 @@ fn start_serving(
     args: &[&std::ffi::OsStr],
     log: &std::path::Path,
 ) -> (std::process::Child, String) {
+    start_serving_with(args, log, &[])
+}
+
+/// Starts the binary on SQLite at `db`, as [`start_binary`] does, with
+/// `env` set for it (`RUST_LOG`, say).
+pub fn start_binary_with_env(
+    db: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--db".as_ref(), db.as_os_str()];
+    args.extend_from_slice(extra);
+    start_serving_with(&args, log, env)
+}
+
+fn start_serving_with(
+    args: &[&std::ffi::OsStr],
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::BufRead as _;
 
     let stderr = std::fs::OpenOptions::new()
@@ -505,6 +539,7 @@ fn start_serving(
     let mut child = std::process::Command::new(BIN)
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(stderr)
         .spawn()
