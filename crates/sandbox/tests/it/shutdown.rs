@@ -10,20 +10,26 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// A sandbox whose router also has `/slow/{ms}`, which answers after that
 /// many milliseconds: a stand-in for a request that is still running.
-async fn sandbox_with_slow_route() -> Sandbox {
+/// Each request to it says so on the returned channel as its handler
+/// starts, so that a test stops the server only once a request is truly
+/// in flight.
+async fn sandbox_with_slow_route() -> (Sandbox, tokio::sync::mpsc::UnboundedReceiver<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("store"));
     let (app, controls) = alphamoon_sandbox::app(store, &Settings::default());
+    let (started, handlers) = tokio::sync::mpsc::unbounded_channel();
     let app = app.route(
         "/slow/{ms}",
         axum::routing::get(
             |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
+                let _ = started.send(());
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 "done"
             },
         ),
     );
-    Sandbox::serve_app(listener, controls, app, Default::default()).expect("serve")
+    let sandbox = Sandbox::serve_app(listener, controls, app, Default::default()).expect("serve");
+    (sandbox, handlers)
 }
 
 /// Sends a raw GET on its own connection and returns the whole answer.
@@ -41,11 +47,13 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> 
 
 #[tokio::test]
 async fn a_request_in_flight_finishes_and_new_connections_are_refused() {
-    let sandbox = sandbox_with_slow_route().await;
+    let (sandbox, mut handlers) = sandbox_with_slow_route().await;
     let addr = sandbox.addr();
     let in_flight = tokio::spawn(get(addr, "/slow/400"));
-    // Let the request reach the handler before the stop begins.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    handlers
+        .recv()
+        .await
+        .expect("the request reached its handler");
     sandbox
         .shutdown(Duration::from_secs(10))
         .await
@@ -61,10 +69,13 @@ async fn a_request_in_flight_finishes_and_new_connections_are_refused() {
 
 #[tokio::test]
 async fn a_request_that_outlives_the_grace_period_is_cut_off() {
-    let sandbox = sandbox_with_slow_route().await;
+    let (sandbox, mut handlers) = sandbox_with_slow_route().await;
     let addr = sandbox.addr();
     let in_flight = tokio::spawn(get(addr, "/slow/60000"));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    handlers
+        .recv()
+        .await
+        .expect("the request reached its handler");
     let started = std::time::Instant::now();
     let stopped = sandbox.shutdown(Duration::from_millis(200)).await;
     assert!(
@@ -87,7 +98,7 @@ async fn a_request_that_outlives_the_grace_period_is_cut_off() {
 
 #[tokio::test]
 async fn a_connection_that_never_sent_its_headers_does_not_make_shutdown_fail() {
-    let sandbox = sandbox_with_slow_route().await;
+    let (sandbox, _) = sandbox_with_slow_route().await;
     let mut stalled = TcpStream::connect(sandbox.addr()).await.expect("connect");
     stalled
         .write_all(b"GET /slow/1 HTTP/1.1\r\nhost: x\r\n")
