@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::{ClockMove, ClockRefusal, ClockSetting};
 use crate::faults::{ActiveFault, StoredFault};
-use crate::store::StoreError;
 
 /// The most faults active at once. Every request reads them all with its
 /// key, so their number is kept small.
@@ -101,21 +100,6 @@ impl ControlState {
             }
         }
     }
-
-    /// The state as a backend reads it from its one text column; no row is
-    /// the default state.
-    pub(crate) fn from_column(column: Option<&str>) -> Result<Self, StoreError> {
-        match column {
-            None => Ok(Self::default()),
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| StoreError::Failed(format!("unreadable control state: {e}"))),
-        }
-    }
-
-    /// The text a backend keeps.
-    pub(crate) fn to_column(&self) -> String {
-        serde_json::to_string(self).expect("the control state serializes")
-    }
 }
 
 #[cfg(test)]
@@ -197,12 +181,13 @@ mod tests {
     #[test]
     fn a_row_written_by_0_2_reads() {
         let row = r#"{"clock":{"frozenAtMs":null,"offsetMs":7200000},"faults":[{"action":"respond","delayMs":0,"id":"5d2b8f0e4c7a4e1d9b3a6c8e2f1d0a7b","operationId":"listApiKeys","probability":1.0,"retryAfter":7,"status":429,"times":null,"hits":4}]}"#;
-        let state = ControlState::from_column(Some(row)).expect("reads");
+        let state: ControlState = serde_json::from_str(row).expect("reads");
         assert_eq!(state.clock.now_at(at(0)), at(7_200_000));
         assert_eq!(state.faults.len(), 1);
         assert_eq!(state.faults[0].fault.retry_after, Some(7));
         assert_eq!(state.faults[0].hits, 4);
-        let again = ControlState::from_column(Some(&state.to_column())).expect("reads again");
+        let again: ControlState =
+            serde_json::from_str(&serde_json::to_string(&state).expect("writes")).expect("reads");
         assert_eq!(again, state);
     }
 }

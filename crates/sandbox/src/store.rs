@@ -107,6 +107,23 @@ pub struct SeededOrg {
     pub keys: Vec<(StoredKey, SecretHash)>,
 }
 
+impl ControlState {
+    /// The state as a backend reads it from its one text column; no row is
+    /// the default state.
+    pub(crate) fn from_column(column: Option<&str>) -> Result<Self, StoreError> {
+        match column {
+            None => Ok(Self::default()),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| StoreError::Failed(format!("unreadable control state: {e}"))),
+        }
+    }
+
+    /// The text a backend keeps.
+    pub(crate) fn to_column(&self) -> String {
+        serde_json::to_string(self).expect("the control state serializes")
+    }
+}
+
 /// What a store call resolves to.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
