@@ -4,6 +4,7 @@
 //! tracing caches per call site whether anyone listens, so tests running
 //! beside it on other threads would race that cache.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::sync::{Arc, Mutex};

@@ -11,11 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-#[path = "../naming.rs"]
+#[path = "../../naming.rs"]
 mod naming;
 
 fn spec() -> Value {
-    serde_json::from_str(include_str!("../alphamoon-workspace.json")).expect("the spec is JSON")
+    serde_json::from_str(include_str!("../../alphamoon-workspace.json")).expect("the spec is JSON")
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(example: &Value) -> Result<Value, String> {

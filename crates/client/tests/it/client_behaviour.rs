@@ -1,20 +1,18 @@
 //! The hand-written client layer against a scripted server on 127.0.0.1:
 //! statuses, paging, retries, timeouts, open enums and secret hygiene.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
+use crate::support::{
+    SECRET, Server, client, create_body, create_key, created_json, fast_retries, json, key_json,
+    page_json, problem,
+};
 use alphamoon_client::{
     ApiKeyStatus, Client, Error, RetryPolicy, Scope, ScopeGroup, StatusCode, types,
 };
 use futures_util::TryStreamExt as _;
-use support::{
-    SECRET, Server, client, create_body, create_key, created_json, fast_retries, json, key_json,
-    page_json, problem,
-};
 use wiremock::ResponseTemplate;
 
 /// A server that holds `total` keys and pages through them honestly,
