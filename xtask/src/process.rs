@@ -374,10 +374,26 @@ mod tests {
 
     #[test]
     fn probing_waits_for_the_port_and_reports_an_early_exit() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        // Nothing listens when the probe starts; a thread opens the port a
+        // moment later, and the probe must have waited for it.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let url = format!("http://{addr}");
+        let opened = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            let listener = std::net::TcpListener::bind(addr).unwrap();
+            (listener, Instant::now())
+        });
         let server = Server::start_and_probe(&mut sh("exec sleep 30"), url.clone(), TIMEOUT);
+        let probed = Instant::now();
+        let (listener, opened_at) = opened.join().unwrap();
         assert_eq!(server.unwrap().url, url);
+        assert!(
+            probed >= opened_at,
+            "the probe returned before the port opened"
+        );
 
         drop(listener);
         let err = Server::start_and_probe(&mut sh("echo bad flag >&2; exit 2"), url, TIMEOUT)
