@@ -52,6 +52,8 @@ pub(crate) fn read(path: &Path) -> Result<serde_json::Value, String> {
 
 /// `text` as JSON if it is JSON, else as YAML within the limits above.
 fn parse(text: &str) -> Result<serde_json::Value, String> {
+    // A byte-order mark at the start says only that the text is UTF-8.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     // A document that starts as JSON does is most likely meant as JSON:
     // if it is not, its JSON error is the one worth reporting.
     let json = if text.trim_start().starts_with(['{', '[']) {
@@ -80,7 +82,15 @@ fn yaml_within_limits(text: &str) -> Result<(), String> {
              fixtures file may hold (JSON has no such limit)"
         ));
     }
-    for (number, line) in text.lines().enumerate() {
+    // The YAML reader skips a byte-order mark at the start of any line,
+    // which would hide the indentation after it from the scan below.
+    if text.contains('\u{FEFF}') {
+        return Err("holds a byte-order mark after its start".to_owned());
+    }
+    // Every character the YAML reader takes for a line break, not only
+    // `\n`: a bare `\r`, NEL, and the Unicode line and paragraph separators.
+    let lines = text.split(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']);
+    for (number, line) in lines.enumerate() {
         let indent = block_indent(line);
         if indent > MAX_YAML_INDENT {
             return Err(format!(
@@ -138,6 +148,28 @@ mod tests {
             let refused = parse(&deep).expect_err("deep block nesting");
             assert!(refused.contains("columns deep"), "{refused}");
         }
+        // Whatever the YAML reader counts as a line break starts a line
+        // for the scan too, and a byte-order mark hides nothing.
+        for line_break in ["\r", "\r\n", "\u{85}", "\u{2028}", "\u{2029}"] {
+            let deep = format!("a:{line_break}{}x\n", "- ".repeat(500_000));
+            let refused = parse(&deep).expect_err(line_break);
+            assert!(
+                refused.contains("columns deep"),
+                "{line_break:?}: {refused}"
+            );
+        }
+        let marked = format!("{}{}x\n", "\u{FEFF}", "- ".repeat(500_000));
+        assert!(parse(&marked).expect_err("BOM").contains("columns deep"));
+        let hidden = format!("a:\n{}{}x\n", "\u{FEFF}", "- ".repeat(500_000));
+        assert!(
+            parse(&hidden)
+                .expect_err("inner BOM")
+                .contains("byte-order mark")
+        );
+        assert!(
+            parse("\u{FEFF}orgs: []\r\n").is_ok(),
+            "a BOM and CRLF are fine"
+        );
         // JSON is read as JSON, however many collections it holds.
         let many = format!(
             "{{\"orgs\": [{}]}}",

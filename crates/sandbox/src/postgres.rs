@@ -11,7 +11,8 @@
 //! burst over replicas does not multiply anyone's allowance.
 //!
 //! Lock order. The API's statements take only the table locks that
-//! reading and writing rows take, which never conflict with one another;
+//! reading and writing rows take, which never conflict with one another
+//! (in what order a statement takes them is PostgreSQL's to decide);
 //! between them only row locks can make one wait for another, and those
 //! are taken in one order: a create locks its caller's key, then its
 //! organization's row; a delete locks its caller's key and the doomed key
@@ -23,8 +24,9 @@
 //! waits for another the reset holds), the reset lets go of every lock
 //! and starts over after a pause. So a reset never holds a table for long
 //! while waiting for another, no cycle with it lasts until the deadlock
-//! detector picks a victim, and it waits out a slow reader instead of
-//! failing.
+//! detector picks a victim (with the default `deadlock_timeout` of 1 s),
+//! and it waits out a slow reader instead of failing. Under a steady load
+//! of writes a reset may need several attempts.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

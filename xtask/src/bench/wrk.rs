@@ -61,7 +61,8 @@ pub(super) fn run(
 pub(super) enum Answers {
     /// Successes only.
     Success,
-    /// Refusals are the point of the run (say, a 401 to every request).
+    /// Refusals are the point of the run (say, a 401 to every request),
+    /// and a run that saw none is invalid.
     Refusals,
 }
 
@@ -123,8 +124,12 @@ fn parse(text: &str, answers: Answers) -> Result<Load, &'static str> {
     if text.contains("Socket errors:") {
         return Err("wrk saw socket errors or timeouts");
     }
-    if answers == Answers::Success && text.contains("Non-2xx or 3xx responses") {
+    let refused = text.contains("Non-2xx or 3xx responses");
+    if answers == Answers::Success && refused {
         return Err("wrk saw answers other than successes");
+    }
+    if answers == Answers::Refusals && !refused {
+        return Err("wrk saw no refusals, which the run is about");
     }
     read_numbers(text, split_unit).ok_or("cannot read wrk's output")
 }
@@ -193,6 +198,7 @@ mod tests {
             \x20 Latency Distribution\n     50%  180.00us\n     75%  220.00us\n     90%  300.00us\n     99%    1.20ms\n\
             \x20 50000 requests in 1.00s, 10.00MB read\nRequests/sec:  50000.00\nTransfer/sec:     10.00MB\n";
         let load = parse(text, Answers::Success).expect("parsed");
+        assert!(parse(text, Answers::Refusals).is_err(), "no refusal seen");
         assert_eq!(load.requests, 50_000);
         assert!((load.requests_per_sec - 50_000.0).abs() < 1e-6);
         assert!((load.p50_ms - 0.18).abs() < 1e-9);
