@@ -11,15 +11,15 @@ use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::api::{Operation, Problem, validate};
+use crate::api::{Operation, Problem};
 use crate::clock::{ClockMove, ClockRefusal, ClockSetting};
 use crate::control_client::types::{
-    self, Clock, Fault, FaultAction, FaultRequest, LoadedFixtures, RecordedRequest,
+    Clock, Fault, FaultAction, FaultRequest, LoadedFixtures, RecordedRequest,
 };
 use crate::control_state::{ControlCommand, ControlRefusal, MAX_FAULTS};
 use crate::journal::{Journal, JournalQuery};
 use crate::keys;
-use crate::store::{ControlState, Org, SeededOrg, Store, StoreError};
+use crate::store::{ControlState, Org, Store, StoreError};
 
 /// A control operation that was refused: bad input, or a store failure.
 /// Its text is safe to show; it never holds a secret.
@@ -204,9 +204,11 @@ impl Controls {
     /// document (the shape of the control API's `Fixtures`), all or none,
     /// and returns what was made, secrets included.
     pub async fn load_fixtures(&self, document: &Value) -> Result<LoadedFixtures, ControlError> {
-        Ok(load_fixtures(self.store.as_ref(), document, false)
-            .await?
-            .ok_or_else(|| Problem::internal(&"fixtures for any store were not stored"))?)
+        Ok(
+            crate::fixtures::load_fixtures(self.store.as_ref(), document, false)
+                .await?
+                .ok_or_else(|| Problem::internal(&"fixtures for any store were not stored"))?,
+        )
     }
 
     /// `listRecordedRequests`: this process's journal, newest first.
@@ -346,48 +348,6 @@ fn reading(state: &ControlState) -> Clock {
         now: state.clock.now(),
         frozen: state.clock.is_frozen(),
     }
-}
-
-/// Validates a fixtures document as a whole, then stores it in one
-/// transaction; each organization also gets an admin key holding every
-/// scope. Keys are made at the sandbox clock's now.
-pub(crate) async fn load_fixtures(
-    store: &dyn Store,
-    document: &Value,
-    only_into_empty: bool,
-) -> Result<Option<LoadedFixtures>, Problem> {
-    let orgs = validate::fixtures(document)?;
-    let now = crate::clock::now_in(store).await?;
-    let mut seeded = Vec::with_capacity(orgs.len());
-    let mut loaded = Vec::with_capacity(orgs.len());
-    for fixture in orgs {
-        let (org, admin) = crate::new_org(&fixture.name, now)?;
-        let admin_key = keys::new_secret()?;
-        let mut rows = vec![(admin, keys::hash(&admin_key))];
-        let mut listed = Vec::with_capacity(fixture.keys.len());
-        for key in fixture.keys {
-            let secret = match key.secret {
-                Some(secret) => secret,
-                None => keys::new_secret()?,
-            };
-            let stored = crate::new_key(&org.id, &key.name, &key.scopes, now, key.exp.timestamp())?;
-            listed.push(types::LoadedKey {
-                id: stored.id.clone(),
-                name: stored.name.clone(),
-                key: types::ApiKeySecret(secret.clone()),
-            });
-            rows.push((stored, keys::hash(&secret)));
-        }
-        loaded.push(types::LoadedOrg {
-            org_id: org.id.clone(),
-            name: org.name.clone(),
-            admin_key: types::ApiKeySecret(admin_key),
-            keys: listed,
-        });
-        seeded.push(SeededOrg { org, keys: rows });
-    }
-    let stored = store.add_orgs(&seeded, only_into_empty).await?;
-    Ok(stored.then_some(LoadedFixtures { orgs: loaded }))
 }
 
 /// The problem a request hit by a `respond` fault is answered with.

@@ -28,6 +28,7 @@ mod control;
 pub mod control_client;
 mod control_state;
 pub mod faults;
+mod fixtures;
 mod journal;
 pub mod keys;
 pub mod postgres;
@@ -186,7 +187,7 @@ pub async fn load_fixtures(
     document: &serde_json::Value,
     only_into_empty: bool,
 ) -> Result<Option<serde_json::Value>, String> {
-    let loaded = control::load_fixtures(store, document, only_into_empty)
+    let loaded = fixtures::load_fixtures(store, document, only_into_empty)
         .await
         .map_err(|problem| problem.detail().to_owned())?;
     loaded
