@@ -12,8 +12,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::store::{Org, Store};
-use crate::{ControlError, Controls, DroppedConnection, Settings};
+use crate::http::record::DroppedConnection;
+use crate::model::org::Org;
+use crate::model::settings::{ConnectionLimits, Settings};
+use crate::service::control_error::ControlError;
+use crate::service::controls::Controls;
+use crate::store::contract::Store;
 
 // A connection's header-read and idle clocks.
 mod timers;
@@ -47,11 +51,11 @@ impl Sandbox {
         store: Arc<dyn Store>,
         settings: &Settings,
     ) -> std::io::Result<Self> {
-        let (app, controls) = crate::app(store, settings);
+        let (app, controls) = crate::http::app::app(store, settings);
         Self::serve_app(listener, controls, app, settings.connections)
     }
 
-    /// Serves `app`, a router made by [`app`](crate::app) with any extra
+    /// Serves `app`, a router made by [`app`](crate::http::app::app) with any extra
     /// layers (tests add one that checks every response against the spec),
     /// with the controls made with it.
     pub fn serve_app(
@@ -83,7 +87,7 @@ impl Sandbox {
         settings: Settings,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let store: Arc<dyn Store> = Arc::new(crate::SqliteStore::in_memory()?);
+        let store: Arc<dyn Store> = Arc::new(crate::store::sqlite::SqliteStore::in_memory()?);
         Ok(Self::serve(listener, store, &settings)?)
     }
 
@@ -223,35 +227,6 @@ async fn count_in_flight(
     in_flight.fetch_add(1, Ordering::SeqCst);
     let _running = Running(in_flight);
     next.run(request).await
-}
-
-/// What a connection may take from the server: how long it may keep us
-/// waiting, and how many may be open at once. Without these, clients that
-/// send half a request and stop hold their sockets for ever, and enough of
-/// them lock everyone else out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// How long a request's headers may take to arrive: counted from the
-    /// first byte of the request, or, for a connection's first request,
-    /// from when the connection opened (a client that has sent nothing yet
-    /// is not idle between requests, it is late with its first).
-    pub header_read_timeout: Duration,
-    /// How long a keep-alive connection may sit between requests with no
-    /// byte moving either way before it is closed.
-    pub idle_timeout: Duration,
-    /// How many connections may be open at once; beyond it, new ones wait
-    /// in the listen queue until one closes.
-    pub max_connections: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 1024,
-        }
-    }
 }
 
 /// Accepts connections until `stopped` fires, then lets the open ones

@@ -1,0 +1,16 @@
+//! The HTTP API on axum: the vendor's three operations, the control plane
+//! under `/_sandbox/v1`, and the middleware around both. Responses are
+//! built from the generated types, so server and client share one wire
+//! model.
+
+pub(crate) mod app;
+mod auth;
+mod control;
+mod control_request;
+mod problem;
+pub(crate) mod record;
+mod request;
+mod response;
+mod state;
+mod vendor;
+mod vendor_request;

@@ -1,0 +1,132 @@
+//! Organizations and keys as stored, and the rules every new one meets,
+//! whichever way it is made: a name with the limits of a key's name, fresh
+//! ids, and an expiry that can still be written.
+
+use std::fmt;
+use std::time::Duration;
+
+use alphamoon_client::Scope;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::clock::LATEST;
+use super::fields::org_name;
+use super::keys;
+use super::refusal::Refusal;
+
+/// An organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Org {
+    /// The `orgId` keys carry.
+    pub id: String,
+    /// A human-readable name.
+    pub name: String,
+}
+
+/// A stored key. The secret itself is never stored, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey {
+    /// 32 lowercase hex digits.
+    pub id: String,
+    /// The owning organization's id.
+    pub org_id: String,
+    /// The label given at creation.
+    pub name: String,
+    /// Its scopes, in the order given at creation.
+    pub scopes: Vec<Scope>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Expiry time, Unix seconds.
+    pub exp: i64,
+}
+
+/// How long the first admin key of a new organization lives.
+pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
+
+/// The last second any stored instant may hold: the end of the year 9999,
+/// after which a date has five digits of year, which RFC 3339 cannot write
+/// and strict clients cannot read.
+const LAST_SECOND: i64 = LATEST / 1000;
+
+/// Why a new organization or key was not made.
+#[derive(Debug)]
+pub enum Unmade {
+    /// Its name or expiry breaks a rule, or the clock stands too late.
+    Refused(Refusal),
+    /// The system's random source failed, so no id could be drawn.
+    NoRandomness(getrandom::Error),
+}
+
+impl From<Refusal> for Unmade {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
+    }
+}
+
+impl From<getrandom::Error> for Unmade {
+    fn from(error: getrandom::Error) -> Self {
+        Self::NoRandomness(error)
+    }
+}
+
+impl fmt::Display for Unmade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused(refusal) => refusal.fmt(f),
+            Self::NoRandomness(error) => write!(f, "no random id could be drawn: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Unmade {}
+
+/// The `exp` of an admin key made at `now`.
+pub(crate) fn admin_key_exp(now: DateTime<Utc>) -> i64 {
+    now.timestamp()
+        .saturating_add(ADMIN_KEY_LIFETIME.as_secs() as i64)
+}
+
+/// A new organization with a fresh id, and its first admin key, which
+/// holds every scope. Every way an organization is made comes here.
+pub(crate) fn new_org(name: &str, now: DateTime<Utc>) -> Result<(Org, StoredKey), Unmade> {
+    let name = org_name(name)?;
+    let exp = admin_key_exp(now);
+    if exp > LAST_SECOND {
+        return Err(Refusal::conflict(format!(
+            "The sandbox clock stands at {}: an admin key made now would expire after the \
+             year 9999. Reset the sandbox to bring the clock back.",
+            now.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ))
+        .into());
+    }
+    let suffix = keys::random_hex(10)?;
+    let org = Org {
+        id: format!("ORG:sandbox|{suffix}"),
+        name: name.to_string(),
+    };
+    let admin = new_key(&org.id, "admin", Scope::ALL, now, exp)?;
+    Ok((org, admin))
+}
+
+/// A key made now, with a fresh id; refused if `exp` falls after the year
+/// 9999.
+pub(crate) fn new_key(
+    org_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    now: DateTime<Utc>,
+    exp: i64,
+) -> Result<StoredKey, Unmade> {
+    if exp > LAST_SECOND {
+        return Err(
+            Refusal::invalid("exp", "`exp` must be in the year 9999 or earlier, in UTC.").into(),
+        );
+    }
+    Ok(StoredKey {
+        id: keys::new_id()?,
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        scopes: scopes.to_vec(),
+        created_at: now.timestamp(),
+        exp,
+    })
+}
