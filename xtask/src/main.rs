@@ -30,7 +30,7 @@ struct Cli {
 enum Task {
     /// Regenerate every derived file: the spec's JSON copies and the README's benchmark report
     Gen,
-    /// Lint the spec and fail, with a diff, if any derived file is out of date
+    /// Lint the spec and the sources' layers and length, and fail, with a diff, if any derived file is out of date
     Check,
     /// Validate the published spec with other languages' tools and fuzz the sandbox with schemathesis
     Conformance,

@@ -1,9 +1,13 @@
-//! `cargo xtask check`: proves the spec sound and every derived file current.
+//! `cargo xtask check`: proves the spec sound and every derived file
+//! current, and holds the Rust sources to their layers and length.
 //!
-//! Each finding names the JSON pointer of the offending node in the spec, so
-//! that it can be found in the YAML and in the published JSON alike.
+//! Each finding in a spec names the JSON pointer of the offending node, so
+//! that it can be found in the YAML and in the published JSON alike; each
+//! one in the sources names the file and, where there is one, the line.
 
 mod enums;
+mod layers;
+mod long_files;
 mod operations;
 mod request_dates;
 mod schemas;
@@ -12,7 +16,7 @@ mod tests;
 
 use std::fmt;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use openapiv3::OpenAPI;
 use serde_json::Value;
@@ -50,6 +54,70 @@ impl Findings {
 
 /// Runs every lint and the drift check, printing each finding.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
+    let specs = check_specs(root);
+    let sources = check_sources(root);
+    match (specs, sources) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(specs), Err(sources)) => Err(format!("{specs}; {sources}")),
+    }
+}
+
+/// The rules on the Rust sources: the sandbox's layers and every file's
+/// length. The sandbox is being moved into its layers, so until that lands
+/// this fails on the tree as it is; the tests hold the rules to synthetic
+/// trees instead.
+fn check_sources(root: &Path) -> Result<(), String> {
+    let mut problems: Vec<String> = layers::check(root)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    problems.extend(long_files::check(root)?.iter().map(ToString::to_string));
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    match problems.len() {
+        0 => {
+            println!("sources keep to their layers and length");
+            Ok(())
+        }
+        n => Err(format!("{n} problem(s) in the Rust sources")),
+    }
+}
+
+/// Every `.rs` file under `dir`, as its path relative to `dir` with `/`
+/// between the parts, sorted; none when `dir` does not exist, as in a
+/// test's copy of the workspace that holds only the specs.
+fn rust_files(dir: &Path) -> Result<Vec<String>, String> {
+    let mut files = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        let at = dir.join(&relative);
+        let entries = match fs::read_dir(&at) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot list {}: {e}", at.display())),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {}: {e}", at.display()))?;
+            let path = relative.join(entry.file_name());
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("cannot read {}: {e}", dir.join(&path).display()))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                let parts: Vec<_> = path.iter().map(|part| part.to_string_lossy()).collect();
+                files.push(parts.join("/"));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The spec lints and the drift check of the derived files.
+fn check_specs(root: &Path) -> Result<(), String> {
     let mut findings = Findings::default();
     for (yaml, _) in derived::SPECS {
         let mut found = lint(&derived::load_yaml(root, yaml)?);
