@@ -18,7 +18,7 @@ use std::sync::{Mutex, PoisonError};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::db_error;
+use super::error::db_error;
 use crate::store::error::StoreError;
 
 /// A queued write. Given the connection inside the group's transaction, or

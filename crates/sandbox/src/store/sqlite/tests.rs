@@ -1,6 +1,15 @@
 //! Unit tests of the parent module.
-use super::*;
-use crate::store::Org;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rusqlite::{Connection, params};
+
+use super::db::{INSERT_KEY, insert_with};
+use super::{SCHEMA_VERSION, SqliteStore};
+use crate::model::keys::SecretHash;
+use crate::model::org::{Org, StoredKey};
+use crate::store::contract::{Acting, SeededOrg, Store, Write};
+use crate::store::error::StoreError;
 
 async fn org(store: &SqliteStore, id: &str) {
     let (admin, _) = key(id, 1_000_000);

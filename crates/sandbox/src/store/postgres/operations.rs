@@ -1,0 +1,336 @@
+//! [`Store`] on PostgreSQL: each call as statements in one transaction,
+//! the caller's row locked in the statement that writes for it.
+
+use chrono::Utc;
+use tokio_postgres::error::SqlState;
+
+use crate::model::control_state::{ControlCommand, ControlRefusal, ControlState};
+use crate::model::keys::SecretHash;
+use crate::model::org::StoredKey;
+use crate::model::rate_limit::RateLimit;
+use crate::store::columns::{KEY_COLUMNS, scopes_to_column};
+use crate::store::contract::{Acting, SeededOrg, Store, Write};
+use crate::store::error::{StoreError, StoreFuture};
+use crate::store::limiter::Limiter;
+
+use super::PgStore;
+use super::error::pg_error;
+use super::limiter::PgLimiter;
+use super::rows::{clock_now_sql, key_from_row};
+use super::schema::locked_transaction;
+
+impl Store for PgStore {
+    fn insert_key<'a>(
+        &'a self,
+        key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.bulk_insert(&[(key.clone(), *secret_hash)]).await })
+    }
+
+    fn insert_key_as<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        key: &'a StoredKey,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Write<i64>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // One statement, so one round trip and one transaction, which
+            // reads the clock it checks the caller and stamps the key by.
+            // `FOR SHARE` makes a concurrent delete of the caller wait for
+            // this insert, or makes this insert see the delete and do
+            // nothing.
+            let statement = client
+                .prepare_cached(&format!(
+                    "WITH clock AS (SELECT {} AS now), caller AS (
+                         SELECT 1 FROM api_keys
+                         WHERE id = $1 AND exp > (SELECT now FROM clock) FOR SHARE
+                     ), added AS (
+                         INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+                         SELECT $3, $4, $5, $6, clock.now, $7, $8 FROM caller, clock
+                         WHERE $7 > clock.now
+                         RETURNING org_id
+                     ), counted AS (
+                         UPDATE orgs SET key_count = key_count + 1
+                         WHERE id IN (SELECT org_id FROM added)
+                         RETURNING 1
+                     )
+                     SELECT EXISTS (SELECT 1 FROM caller), (SELECT now FROM clock),
+                            EXISTS (SELECT 1 FROM counted)",
+                    clock_now_sql("$2")
+                ))
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_one(
+                    &statement,
+                    &[
+                        &caller.key_id,
+                        &Utc::now().timestamp_millis(),
+                        &key.id,
+                        &key.org_id,
+                        &key.name,
+                        &scopes_to_column(&key.scopes),
+                        &key.exp,
+                        &secret_hash.as_slice(),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            let (live, now, added): (bool, i64, bool) = (row.get(0), row.get(1), row.get(2));
+            Ok(match (live, added) {
+                (false, _) => Write::CallerGone,
+                (true, false) => Write::BornExpired,
+                (true, true) => Write::Done(now),
+            })
+        })
+    }
+
+    fn key_by_secret_hash<'a>(
+        &'a self,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, Option<StoredKey>> {
+        Box::pin(async move { Ok(self.authenticate(secret_hash).await?.0) })
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        secret_hash: &'a SecretHash,
+    ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // One row whether or not the key exists, so that the control
+            // state comes with every lookup, in the same round trip.
+            let statement = client
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control)
+                     FROM (SELECT 1) AS one LEFT JOIN api_keys ON secret_hash = $1"
+                ))
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_one(&statement, &[&secret_hash.as_slice()])
+                .await
+                .map_err(pg_error)?;
+            let key = row
+                .get::<_, Option<&str>>(0)
+                .is_some()
+                .then(|| key_from_row(&row, 0));
+            let state = ControlState::from_column(row.get(6))?;
+            Ok((key, state))
+        })
+    }
+
+    fn control_state(&self) -> StoreFuture<'_, ControlState> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT state FROM sandbox_control", &[])
+                .await
+                .map_err(pg_error)?;
+            ControlState::from_column(row.as_ref().map(|row| row.get(0)))
+        })
+    }
+
+    fn update_control(
+        &self,
+        command: ControlCommand,
+    ) -> StoreFuture<'_, (Result<bool, ControlRefusal>, ControlState)> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            // The advisory lock serializes changes even while the row does
+            // not exist yet, which `FOR UPDATE` alone could not.
+            let tx = locked_transaction(&mut client).await?;
+            let row = tx
+                .query_opt("SELECT state FROM sandbox_control", &[])
+                .await
+                .map_err(pg_error)?;
+            let mut state = ControlState::from_column(row.as_ref().map(|row| row.get(0)))?;
+            let applied = state.apply(&command, Utc::now());
+            if applied != Ok(true) {
+                return Ok((applied, state));
+            }
+            tx.execute(
+                "INSERT INTO sandbox_control (id, state) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+                &[&state.to_column()],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)?;
+            Ok((applied, state))
+        })
+    }
+
+    fn list_keys<'a>(
+        &'a self,
+        org_id: &'a str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // The count and the page in one statement: one snapshot, so
+            // `total` matches the page.
+            let statement = client
+                .prepare_cached(
+                    "SELECT o.key_count, k.id, k.org_id, k.name, k.scopes, k.created_at, k.exp
+                     FROM orgs o
+                     LEFT JOIN LATERAL (
+                         SELECT * FROM api_keys WHERE org_id = o.id
+                         ORDER BY created_at, id LIMIT $2 OFFSET $3
+                     ) k ON true
+                     WHERE o.id = $1
+                     ORDER BY k.created_at, k.id",
+                )
+                .await
+                .map_err(pg_error)?;
+            let rows = client
+                .query(
+                    &statement,
+                    &[
+                        &org_id,
+                        &i64::try_from(limit).unwrap_or(i64::MAX),
+                        &i64::try_from(offset).unwrap_or(i64::MAX),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            let total = rows.first().map_or(0, |row| row.get::<_, i64>(0));
+            let keys = rows
+                .iter()
+                .filter(|row| row.get::<_, Option<&str>>(1).is_some())
+                .map(|row| key_from_row(row, 1))
+                .collect();
+            Ok((keys, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    fn delete_key<'a>(
+        &'a self,
+        caller: Acting<'a>,
+        org_id: &'a str,
+        key_id: &'a str,
+    ) -> StoreFuture<'a, Write<bool>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // The caller's row and the doomed one are locked together in id
+            // order, so that two keys deleting each other at once wait for
+            // one another instead of deadlocking: the second finds its
+            // caller gone.
+            let statement = client
+                .prepare_cached(&format!(
+                    "WITH clock AS (SELECT {} AS now), locked AS (
+                         SELECT id, exp FROM api_keys WHERE id IN ($1, $3) ORDER BY id FOR UPDATE
+                     ), caller AS (
+                         SELECT 1 FROM locked WHERE id = $1 AND exp > (SELECT now FROM clock)
+                     ), gone AS (
+                         DELETE FROM api_keys
+                         WHERE id = $3 AND org_id = $4 AND EXISTS (SELECT 1 FROM caller)
+                         RETURNING org_id
+                     ), counted AS (
+                         UPDATE orgs SET key_count = key_count - 1
+                         WHERE id IN (SELECT org_id FROM gone)
+                         RETURNING 1
+                     )
+                     SELECT EXISTS (SELECT 1 FROM caller), EXISTS (SELECT 1 FROM counted)",
+                    clock_now_sql("$2")
+                ))
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_one(
+                    &statement,
+                    &[
+                        &caller.key_id,
+                        &Utc::now().timestamp_millis(),
+                        &key_id,
+                        &org_id,
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(if row.get(0) {
+                Write::Done(row.get(1))
+            } else {
+                Write::CallerGone
+            })
+        })
+    }
+
+    fn add_orgs<'a>(
+        &'a self,
+        orgs: &'a [SeededOrg],
+        only_into_empty: bool,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = if only_into_empty {
+                locked_transaction(&mut client).await?
+            } else {
+                client.transaction().await.map_err(pg_error)?
+            };
+            if only_into_empty {
+                let empty: bool = tx
+                    .query_one("SELECT NOT EXISTS (SELECT 1 FROM orgs)", &[])
+                    .await
+                    .map_err(pg_error)?
+                    .get(0);
+                if !empty {
+                    return Ok(false);
+                }
+            }
+            for seeded in orgs {
+                let count = i64::try_from(seeded.keys.len()).unwrap_or(i64::MAX);
+                tx.execute(
+                    "INSERT INTO orgs (id, name, key_count) VALUES ($1, $2, $3)",
+                    &[&seeded.org.id, &seeded.org.name, &count],
+                )
+                .await
+                .map_err(pg_error)?;
+                Self::insert_rows(&tx, &seeded.keys).await.map_err(|e| {
+                    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                        StoreError::SecretTaken
+                    } else {
+                        pg_error(e)
+                    }
+                })?;
+            }
+            tx.commit().await.map_err(pg_error)?;
+            Ok(true)
+        })
+    }
+
+    fn reset(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.truncate_all())
+    }
+
+    fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            Self::insert_rows(&tx, keys).await.map_err(pg_error)?;
+            let org_ids: Vec<&str> = keys.iter().map(|(k, _)| k.org_id.as_str()).collect();
+            tx.execute(
+                "UPDATE orgs SET key_count = key_count + added.n
+                 FROM (SELECT org_id, count(*) AS n FROM unnest($1::text[]) AS t(org_id)
+                       GROUP BY org_id) AS added
+                 WHERE orgs.id = added.org_id",
+                &[&org_ids],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    fn shared_limiter(
+        &self,
+        per_key: Option<RateLimit>,
+        per_org: Option<RateLimit>,
+    ) -> Option<Box<dyn Limiter>> {
+        PgLimiter::new(self.pool.clone(), per_key, per_org)
+            .map(|limiter| Box::new(limiter) as Box<dyn Limiter>)
+    }
+}

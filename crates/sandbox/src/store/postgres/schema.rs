@@ -1,0 +1,113 @@
+//! The schema, as migrations, applied under a lock that replicas
+//! starting together share.
+
+use crate::store::columns::schema_too_new;
+use crate::store::error::StoreError;
+
+use super::PgStore;
+use super::error::pg_error;
+
+/// The schema's versions, oldest first. `schema_migrations` records the
+/// ones a database has.
+pub(super) const MIGRATIONS: &[&str] = &[
+    "
+CREATE TABLE orgs (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    -- Kept in step by every insert and delete, so that `total` never needs
+    -- a count(*) over the org's keys.
+    key_count  BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    org_id      TEXT NOT NULL REFERENCES orgs(id),
+    name        TEXT NOT NULL,
+    scopes      TEXT NOT NULL,  -- wire values, space-separated
+    created_at  BIGINT NOT NULL,
+    exp         BIGINT NOT NULL,
+    secret_hash BYTEA NOT NULL UNIQUE
+);
+-- The list order; a page is a range scan of this index.
+CREATE INDEX api_keys_list_order ON api_keys (org_id, created_at, id);
+-- Rate-limit state: one GCRA cell per key or organization, holding its
+-- theoretical arrival time in Unix microseconds. Losing it in a crash only
+-- refills allowances, so it skips the WAL.
+CREATE UNLOGGED TABLE rate_limit_cells (
+    id  TEXT PRIMARY KEY,
+    tat BIGINT NOT NULL
+);
+",
+    "
+-- The control plane's clock and faults (`ControlState` as JSON): one row,
+-- or none for the default.
+CREATE TABLE sandbox_control (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL
+);
+",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Serializes schema changes and bootstraps between processes: a
+/// transaction-scoped advisory lock, one number for this program.
+pub(super) const SCHEMA_LOCK: i64 = 0x616d_6b5f_7363_686d;
+
+impl PgStore {
+    /// Applies the migrations the database lacks, in one transaction under
+    /// the schema lock, so that replicas starting together apply each once.
+    pub(super) async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = locked_transaction(&mut client).await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(pg_error)?;
+        let version: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        let version = usize::try_from(version).unwrap_or(0);
+        if version > MIGRATIONS.len() {
+            return Err(schema_too_new(version, MIGRATIONS.len()));
+        }
+        for (applied, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.batch_execute(migration).await.map_err(pg_error)?;
+            let number = i32::try_from(applied + 1).unwrap_or(i32::MAX);
+            tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)",
+                &[&number],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+}
+
+/// Starts a transaction that holds [`SCHEMA_LOCK`] until it ends. It is
+/// READ COMMITTED whatever the database's default, so that each later
+/// statement sees what a process that held the lock before committed.
+pub(super) async fn locked_transaction(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(pg_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(pg_error)?;
+    Ok(tx)
+}

@@ -1,0 +1,86 @@
+//! The reads, each on whichever reader connection [`SqliteStore::read`]
+//! found for it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::db::key_from_row;
+use super::error::db_error;
+use crate::model::control_state::ControlState;
+use crate::model::keys::SecretHash;
+use crate::model::org::StoredKey;
+use crate::store::columns::KEY_COLUMNS;
+use crate::store::error::StoreError;
+
+/// The key whose secret hashes to `secret_hash`, if any, and the
+/// control state, in one statement.
+pub(super) fn authenticate(
+    conn: &Connection,
+    secret_hash: &SecretHash,
+) -> Result<(Option<StoredKey>, ControlState), StoreError> {
+    // One row whether or not the key exists, so that the control state
+    // comes with every lookup.
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control)
+             FROM (SELECT 1) LEFT JOIN api_keys ON secret_hash = ?1"
+        ))
+        .map_err(db_error)?;
+    let (key, state) = statement
+        .query_row(params![secret_hash.as_slice()], |row| {
+            let key = match row.get::<_, Option<String>>(0)? {
+                Some(_) => Some(key_from_row(row)?),
+                None => None,
+            };
+            Ok((key, row.get::<_, Option<String>>(6)?))
+        })
+        .map_err(db_error)?;
+    Ok((key, ControlState::from_column(state.as_deref())?))
+}
+
+/// The control state alone; the writer reads it too, inside a write.
+pub(super) fn control_state(conn: &Connection) -> Result<ControlState, StoreError> {
+    let state: Option<String> = conn
+        .prepare_cached("SELECT state FROM sandbox_control")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)).optional())
+        .map_err(db_error)?;
+    ControlState::from_column(state.as_deref())
+}
+
+/// One page of an organization's keys, and how many it has.
+pub(super) fn list_keys(
+    conn: &Connection,
+    org_id: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<StoredKey>, u64), StoreError> {
+    // Both reads in one transaction, so `total` matches the page.
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut s| s.execute([]))
+        .map_err(db_error)?;
+    let result = (|| {
+        let total: i64 = conn
+            .prepare_cached("SELECT key_count FROM orgs WHERE id = ?1")?
+            .query_row(params![org_id], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let keys = conn
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1
+                 ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
+            ))?
+            .query_map(
+                params![
+                    org_id,
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    i64::try_from(offset).unwrap_or(i64::MAX)
+                ],
+                key_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((keys, u64::try_from(total).unwrap_or(0)))
+    })();
+    conn.prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+        .map_err(db_error)?;
+    result.map_err(db_error)
+}
