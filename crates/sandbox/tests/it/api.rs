@@ -742,8 +742,18 @@ async fn unknown_routes_and_methods_answer_problems() {
     assert!(wrong.header("allow").is_some_and(|a| a.contains("GET")));
 }
 
+/// The seconds of an answer's `Retry-After`.
+fn retry_after(answer: &support::Answer) -> u64 {
+    answer
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds")
+}
+
 #[tokio::test]
 async fn the_rate_limit_answers_429_with_retry_after() {
+    // One request's allowance comes back every 2 s.
     let (sandbox, admin) = sandbox_with(Settings {
         rate_limit: Some(RateLimit {
             per_second: 0.5,
@@ -752,21 +762,21 @@ async fn the_rate_limit_answers_429_with_retry_after() {
         ..Settings::default()
     })
     .await;
+    // Allowances refill on the sandbox clock: frozen, it refills exactly as
+    // far as the test moves it, however slowly the requests go.
+    support::freeze_clock(&sandbox).await;
     let auth = basic(&admin);
+    let list = || call(&sandbox, "GET", KEYS, Some(&auth), None);
     for _ in 0..2 {
-        assert_eq!(
-            call(&sandbox, "GET", KEYS, Some(&auth), None).await.status,
-            200
-        );
+        assert_eq!(list().await.status, 200);
     }
-    let limited = call(&sandbox, "GET", KEYS, Some(&auth), None).await;
+    let limited = list().await;
     assert_eq!(limited.status, 429);
-    let wait: u64 = limited
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .expect("seconds");
-    assert!((1..=2).contains(&wait), "Retry-After: {wait}");
+    assert_eq!(
+        retry_after(&limited),
+        2,
+        "one period until the next request"
+    );
 
     let err = Error::from(
         client(&sandbox, &admin)
@@ -776,7 +786,21 @@ async fn the_rate_limit_answers_429_with_retry_after() {
             .expect_err("429"),
     );
     assert_eq!(err.status(), Some(StatusCode::TOO_MANY_REQUESTS));
-    assert!(err.retry_after().is_some());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+
+    // Refused requests spend nothing, and the wait is the whole wait: a
+    // second on, one second is left.
+    support::advance_clock(&sandbox, 1).await;
+    let early = list().await;
+    assert_eq!(early.status, 429, "let through before Retry-After ran out");
+    assert_eq!(retry_after(&early), 1);
+    // Once Retry-After has run out, one request's worth is back, no more.
+    support::advance_clock(&sandbox, 1).await;
+    assert_eq!(list().await.status, 200, "still refused after Retry-After");
+    let spent = list().await;
+    assert_eq!(spent.status, 429, "more than one request's worth came back");
+    assert_eq!(retry_after(&spent), 2);
+
     // Other keys have buckets of their own.
     let (_, other) = sandbox.create_org("Other").await.expect("org");
     assert_eq!(
@@ -836,28 +860,44 @@ async fn minting_keys_does_not_multiply_the_rate_limit() {
         .expect("key");
         minted.push(secret);
     }
-    let mut statuses = Vec::new();
+    // The organization's allowance refills on the sandbox clock: frozen,
+    // not at all until the test moves it, however slowly the requests go.
+    support::freeze_clock(&sandbox).await;
+    let sandbox = &sandbox;
+    let list = move |secret: &str| {
+        let auth = basic(secret);
+        async move { call(sandbox, "GET", KEYS, Some(&auth), None).await }
+    };
+    let mut answers = Vec::new();
     for secret in &minted {
         for _ in 0..2 {
-            statuses.push(
-                call(&sandbox, "GET", KEYS, Some(&basic(secret)), None)
-                    .await
-                    .status,
-            );
+            answers.push(list(secret).await);
         }
     }
-    let allowed = statuses.iter().filter(|&&s| s == 200).count();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert_eq!(
-        allowed, 4,
-        "ten requests over five fresh keys: {statuses:?}"
+        statuses,
+        [200, 200, 200, 200, 429, 429, 429, 429, 429, 429],
+        "ten requests over five fresh keys get the organization's burst of four"
     );
-    assert!(
-        statuses.iter().all(|&s| s == 200 || s == 429),
-        "{statuses:?}"
-    );
+    for refused in &answers[4..] {
+        assert_eq!(retry_after(refused), 2, "one period until the next request");
+    }
+    // The fifth key, never let through, waits as long as the others: the
+    // allowance it draws on is the organization's.
+    let fresh = &minted[4];
+    support::advance_clock(sandbox, 1).await;
+    let early = list(fresh).await;
+    assert_eq!(early.status, 429, "let through before Retry-After ran out");
+    assert_eq!(retry_after(&early), 1);
+    support::advance_clock(sandbox, 1).await;
+    assert_eq!(list(fresh).await.status, 200, "refused after Retry-After");
+    let spent = list(&minted[0]).await;
+    assert_eq!(spent.status, 429, "more than one request's worth came back");
+    assert_eq!(retry_after(&spent), 2);
     let (_, other) = sandbox.create_org("Other").await.expect("org");
     assert_eq!(
-        call(&sandbox, "GET", KEYS, Some(&basic(&other)), None)
+        call(sandbox, "GET", KEYS, Some(&basic(&other)), None)
             .await
             .status,
         200,

@@ -107,9 +107,13 @@ async fn list_all(url: &str, secret: &str, limit: usize) -> (Vec<Value>, Vec<u64
     }
 }
 
+/// How many requests B answers after the delete's answer, at the least,
+/// before the test stops asking it.
+const LATE_REQUESTS: usize = 3;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
-async fn a_key_deleted_through_one_replica_fails_at_once_on_the_other() {
+async fn a_key_deleted_through_one_replica_fails_at_once_on_every_replica() {
     let replicas = Replicas::start(2, &UNTHROTTLED).await;
     let store = replicas.store().await;
     let (org, admin) = alphamoon_sandbox::create_org(&store, "Acme")
@@ -123,18 +127,35 @@ async fn a_key_deleted_through_one_replica_fails_at_once_on_the_other() {
         // B is asked with the key without pause while A deletes it; every
         // request to B sent after A answered the delete must fail.
         let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let served = Arc::new(AtomicUsize::new(0));
         let hammer = {
-            let (b, secret, stop) = (b.clone(), secret.clone(), Arc::clone(&stop));
+            let (b, secret) = (b.clone(), secret.clone());
+            let (stop, answered, served) = (
+                Arc::clone(&stop),
+                Arc::clone(&answered),
+                Arc::clone(&served),
+            );
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 while !stop.load(Ordering::SeqCst) {
                     let sent = Instant::now();
-                    seen.push((sent, status(&b, "GET", KEYS, &secret).await));
+                    let got = status(&b, "GET", KEYS, &secret).await;
+                    seen.push((sent, got));
+                    if got == 200 {
+                        served.fetch_add(1, Ordering::SeqCst);
+                    }
+                    answered.fetch_add(1, Ordering::SeqCst);
                 }
                 seen
             })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The delete goes out only once the hammer is under way, so that B
+        // is being asked while A deletes.
+        support::wait_until("B served the key to the hammer", || {
+            std::future::ready(served.load(Ordering::SeqCst) > 0)
+        })
+        .await;
         let deleted = try_call(
             &a,
             "DELETE",
@@ -144,14 +165,22 @@ async fn a_key_deleted_through_one_replica_fails_at_once_on_the_other() {
         )
         .await
         .expect("A answers");
-        let answered = Instant::now();
+        let answered_at = Instant::now();
         assert_eq!(deleted.status, 200, "round {round}: {}", deleted.body);
-        assert_eq!(
-            status(&b, "GET", KEYS, &secret).await,
-            401,
-            "round {round}: B accepts the key A deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        for (replica, url) in [("A, which deleted it,", &a), ("B", &b)] {
+            assert_eq!(
+                status(url, "GET", KEYS, &secret).await,
+                401,
+                "round {round}: {replica} accepts the deleted key"
+            );
+        }
+        // One request may have been under way when the delete was
+        // answered; every one answered after it was sent after the delete.
+        let so_far = answered.load(Ordering::SeqCst);
+        support::wait_until("B answered requests sent after the delete", || {
+            std::future::ready(answered.load(Ordering::SeqCst) > so_far + LATE_REQUESTS)
+        })
+        .await;
         stop.store(true, Ordering::SeqCst);
         let seen = hammer.await.expect("hammer");
         assert!(
@@ -160,9 +189,14 @@ async fn a_key_deleted_through_one_replica_fails_at_once_on_the_other() {
         );
         let late: Vec<u16> = seen
             .iter()
-            .filter(|&&(sent, _)| sent > answered)
+            .filter(|&&(sent, _)| sent > answered_at)
             .map(|&(_, s)| s)
             .collect();
+        assert!(
+            late.len() >= LATE_REQUESTS,
+            "round {round}: only {} requests to B after the delete was answered",
+            late.len()
+        );
         assert!(
             late.iter().all(|&s| s == 401),
             "round {round}: requests to B after the delete was answered: {late:?}"
@@ -458,6 +492,35 @@ async fn replicas_started_together_on_an_empty_database_bootstrap_one_organizati
     );
 }
 
+/// A connection of the test's own to the database at `url`, to watch what
+/// the replicas' sessions are doing. Each query of it runs in its own
+/// transaction, so it sees the sessions as they are, not a snapshot.
+async fn watch_database(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("the watcher connects");
+    tokio::spawn(connection);
+    client
+}
+
+/// How many sessions on the watched database are waiting for a lock.
+async fn lock_waits(watcher: &tokio_postgres::Client) -> i64 {
+    watcher
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+/// Waits until `count` sessions on the watched database wait for a lock.
+async fn wait_for_lock_waits(watcher: &tokio_postgres::Client, what: &str, count: i64) {
+    support::wait_until(what, || async { lock_waits(watcher).await >= count }).await;
+}
+
 /// Processes killed when the test ends, however it ends.
 struct Killed(Vec<Child>);
 
@@ -508,10 +571,18 @@ async fn two_keys_deleting_each_other_at_once_through_two_replicas_leave_one_sta
                 .expect("the replica answers")
         })
     };
+    // Each delete is let go only once PostgreSQL shows it waiting for a
+    // row lock: the first queued before the second, both before the hold
+    // ends.
+    let watcher = watch_database(&replicas.database_url).await;
     let one = delete(&replicas.urls[0], &first_secret, &second.id);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_lock_waits(&watcher, "the first delete waits for the held row", 1).await;
     let two = delete(&replicas.urls[1], &second_secret, &first.id);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_lock_waits(&watcher, "both deletes wait for the held rows", 2).await;
+    assert!(
+        !one.is_finished() && !two.is_finished(),
+        "a delete was answered while the row was held"
+    );
     hold.commit().await.expect("release");
     let (one, two) = (one.await.expect("one"), two.await.expect("two"));
     let mut statuses = [one.status, two.status];
@@ -578,10 +649,12 @@ async fn replicas_share_the_clock_and_the_faults_and_keep_their_own_journals() {
     .await
     .expect("answer");
     assert_eq!(frozen.status, 200, "{}", frozen.body);
-    let seen = try_call(b, "GET", "/_sandbox/v1/clock", Some(&control), None)
-        .await
-        .expect("answer");
-    assert_eq!(seen.body["now"], frozen_at);
+    for url in [a, b] {
+        let seen = try_call(url, "GET", "/_sandbox/v1/clock", Some(&control), None)
+            .await
+            .expect("answer");
+        assert_eq!(seen.body["now"], frozen_at, "{url}");
+    }
     let (content_type, body) = create_body("on B", &["workspace.file:upload"]);
     let mut body: Value = serde_json::from_str(&body).expect("json");
     body["exp"] = Value::from((chrono::Utc::now() + chrono::Duration::days(60)).to_rfc3339());
@@ -649,10 +722,40 @@ async fn replicas_share_the_clock_and_the_faults_and_keep_their_own_journals() {
     try_call(a, "POST", "/_sandbox/v1/reset", Some(&control), None)
         .await
         .expect("answer");
-    let free = try_call(b, "GET", "/_sandbox/v1/clock", Some(&control), None)
-        .await
-        .expect("answer");
-    assert_eq!(free.body["frozen"], false);
+    for url in [a, b] {
+        let free = try_call(url, "GET", "/_sandbox/v1/clock", Some(&control), None)
+            .await
+            .expect("answer");
+        assert_eq!(free.body["frozen"], false, "{url}");
+    }
+}
+
+/// How many clients load the sandbox beside a reset.
+const CLIENTS: usize = 4;
+
+/// How many answers each loading client has had.
+#[derive(Default)]
+struct Progress([AtomicUsize; CLIENTS]);
+
+impl Progress {
+    fn counts(&self) -> Vec<usize> {
+        self.0.iter().map(|n| n.load(Ordering::SeqCst)).collect()
+    }
+
+    /// Waits until client `i` has had more than `done` answers.
+    async fn wait_for_client(&self, i: usize, done: usize, what: &str) {
+        support::wait_until(what, || {
+            std::future::ready(self.0[i].load(Ordering::SeqCst) > done)
+        })
+        .await;
+    }
+
+    /// Waits until every client has had more than `done` answers.
+    async fn wait_for_every_client(&self, done: usize, what: &str) {
+        for i in 0..CLIENTS {
+            self.wait_for_client(i, done, what).await;
+        }
+    }
 }
 
 /// A reset empties every table at once, so it must have them all. Beside
@@ -695,10 +798,10 @@ async fn a_reset_waits_for_a_slow_reader_and_never_deadlocks_under_load() {
 
     // Clients that list and create all along, each starting over with a
     // fresh organization when a reset has taken theirs.
-    let load = |stop: Arc<AtomicBool>| {
-        (0..4)
+    let load = |stop: Arc<AtomicBool>, progress: Arc<Progress>| {
+        (0..CLIENTS)
             .map(|i| {
-                let (url, stop) = (url.clone(), Arc::clone(&stop));
+                let (url, stop, progress) = (url.clone(), Arc::clone(&stop), Arc::clone(&progress));
                 tokio::spawn(async move {
                     let mut statuses = Vec::new();
                     let mut admin = String::new();
@@ -727,6 +830,7 @@ async fn a_reset_waits_for_a_slow_reader_and_never_deadlocks_under_load() {
                             admin.clear();
                         }
                         statuses.push(status);
+                        progress.0[i].fetch_add(1, Ordering::SeqCst);
                     }
                     statuses
                 })
@@ -744,7 +848,11 @@ async fn a_reset_waits_for_a_slow_reader_and_never_deadlocks_under_load() {
     };
 
     let stop = Arc::new(AtomicBool::new(false));
-    let tasks = load(Arc::clone(&stop));
+    let progress = Arc::new(Progress::default());
+    let tasks = load(Arc::clone(&stop), Arc::clone(&progress));
+    progress
+        .wait_for_every_client(0, "the load is under way")
+        .await;
     let (reader, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
         .await
         .expect("reader connects");
@@ -753,28 +861,64 @@ async fn a_reset_waits_for_a_slow_reader_and_never_deadlocks_under_load() {
         .batch_execute("BEGIN; SELECT count(*) FROM api_keys")
         .await
         .expect("the reader reads");
-    let held = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        reader.batch_execute("COMMIT").await.expect("commit");
-    });
     let started = Instant::now();
-    let answer = reset().await;
+    let resetting = tokio::spawn(reset());
+    // Only a reset asks for an exclusive lock: once PostgreSQL shows it
+    // waiting for one, the reset has met the reader.
+    let watcher = watch_database(&database_url).await;
+    support::wait_until("the reset waits for the reader's lock", || async {
+        watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks JOIN pg_database ON pg_database.oid = pg_locks.database \
+                 WHERE datname = current_database() AND mode = 'AccessExclusiveLock' AND NOT granted",
+                &[],
+            )
+            .await
+            .expect("pg_locks")
+            .get::<_, i64>(0)
+            > 0
+    })
+    .await;
+    // The reader is slow in real time, on purpose: it holds its table far
+    // longer than the reset waits for any one lock before it lets go and
+    // tries again, which is the patience under test.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !resetting.is_finished(),
+        "the reset answered while the reader held a table it empties"
+    );
+    reader.batch_execute("COMMIT").await.expect("commit");
+    let answer = resetting.await.expect("reset");
     assert_eq!(answer.status, 204, "{}", answer.body);
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "the reset cannot have emptied the tables while the reader held one"
     );
-    held.await.expect("reader");
     stop.store(true, Ordering::SeqCst);
     settle(tasks, "beside the slow reader".to_owned()).await;
 
     for round in 0..12 {
         let stop = Arc::new(AtomicBool::new(false));
-        let tasks = load(Arc::clone(&stop));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let progress = Arc::new(Progress::default());
+        let tasks = load(Arc::clone(&stop), Arc::clone(&progress));
+        // Every client has been answered: each is sending all along now.
+        progress
+            .wait_for_every_client(0, &format!("round {round}: the load is under way"))
+            .await;
         let answer = reset().await;
         assert_eq!(answer.status, 204, "round {round}: {}", answer.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Two more answers to each client: the second was sent after the
+        // reset was answered, into the emptied tables.
+        let before = progress.counts();
+        for (i, done) in before.iter().enumerate() {
+            progress
+                .wait_for_client(
+                    i,
+                    done + 1,
+                    &format!("round {round}: client {i} goes on after the reset"),
+                )
+                .await;
+        }
         stop.store(true, Ordering::SeqCst);
         settle(tasks, format!("round {round}")).await;
     }

@@ -336,14 +336,18 @@ async fn a_reset_ends_every_fixture_key_at_once() {
 #[tokio::test]
 async fn a_key_that_expires_during_an_injected_delay_writes_nothing() {
     let (sandbox, admin) = support::sandbox().await;
+    // On a frozen clock the key expires when the test moves the clock, and
+    // the test moves it only once the request is held: however slow the
+    // machine, the expiry falls inside the delay.
+    let frozen = support::freeze_clock(&sandbox).await;
     let client = retrying_client(&sandbox, &admin);
-    // A key holding the admin scope, living two to three seconds.
+    // A key holding the admin scope, living an hour on the sandbox clock.
     let short = client
         .create_api_key()
         .body(
             types::CreateApiKeyRequest::builder()
                 .name("short")
-                .exp(Utc::now() + Duration::seconds(3))
+                .exp(frozen + Duration::hours(1))
                 .scopes(vec![
                     alphamoon_client::Scope::WorkspaceAdminApiKeyManage,
                     alphamoon_client::Scope::WorkspaceFileUpload,
@@ -363,13 +367,21 @@ async fn a_key_that_expires_during_an_injected_delay_writes_nothing() {
         },
     )
     .await;
-    let error: Error = try_create(
-        &support::client(&sandbox, short.key.expose_secret()),
-        "too late",
-        Duration::hours(1),
-    )
-    .await
-    .expect_err("the key expired while the request waited");
+    let as_short = support::client(&sandbox, short.key.expose_secret());
+    let held =
+        tokio::spawn(async move { try_create(&as_short, "too late", Duration::days(1)).await });
+    // The fault is used up once the request has been authenticated, with
+    // its key still live, and has begun its delay.
+    support::wait_until("the create took the delay fault", || async {
+        sandbox.control().faults().await.expect("faults").is_empty()
+    })
+    .await;
+    let moved = support::advance_clock(&sandbox, 2 * 3600).await;
+    assert!(moved > frozen + Duration::hours(1), "past the key's exp");
+    let error: Error = held
+        .await
+        .expect("task")
+        .expect_err("the key expired while the request waited");
     assert_eq!(error.status().map(|s| s.as_u16()), Some(401), "{error}");
     assert!(!key_names(&client).await.contains(&"too late".to_owned()));
     let creates = journal_of(

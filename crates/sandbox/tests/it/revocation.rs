@@ -3,6 +3,8 @@
 //! fails with 401, on every process that serves the store. Each case runs
 //! against a real server over HTTP.
 
+mod steered;
+
 use crate::support;
 
 use std::io::{Read as _, Write as _};
@@ -11,11 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{KEYS, basic, call};
-use alphamoon_sandbox::keys::SecretHash;
-use alphamoon_sandbox::store::{Acting, ControlCommand, ControlRefusal, ControlState, Write};
-use alphamoon_sandbox::{
-    ADMIN_SCOPE, Sandbox, Settings, SqliteStore, Store, StoreFuture, StoredKey, issue_key,
-};
+use alphamoon_sandbox::{ADMIN_SCOPE, Sandbox, Settings, SqliteStore, Store, StoredKey, issue_key};
+use steered::{Steered, Steering};
 
 /// The status a GET of the key list gets with `secret`, on a fresh
 /// connection to `addr`.
@@ -53,92 +52,20 @@ async fn admin_scoped_key(store: &dyn Store, org: &str) -> (StoredKey, String) {
         .expect("key")
 }
 
-/// A store whose deletes commit and then take `delay` more to return, so
-/// that the request times out after the key is already gone.
-struct SlowToAnswerDeletes {
-    inner: Arc<dyn Store>,
-    delay: Duration,
-}
-
-impl Store for SlowToAnswerDeletes {
-    fn insert_key<'a>(&'a self, key: &'a StoredKey, hash: &'a SecretHash) -> StoreFuture<'a, ()> {
-        self.inner.insert_key(key, hash)
-    }
-    fn key_by_secret_hash<'a>(
-        &'a self,
-        hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Option<StoredKey>> {
-        self.inner.key_by_secret_hash(hash)
-    }
-    fn list_keys<'a>(
-        &'a self,
-        org_id: &'a str,
-        offset: u64,
-        limit: u64,
-    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
-        self.inner.list_keys(org_id, offset, limit)
-    }
-    fn insert_key_as<'a>(
-        &'a self,
-        caller: Acting<'a>,
-        key: &'a StoredKey,
-        hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Write<i64>> {
-        self.inner.insert_key_as(caller, key, hash)
-    }
-    fn delete_key<'a>(
-        &'a self,
-        caller: Acting<'a>,
-        org_id: &'a str,
-        key_id: &'a str,
-    ) -> StoreFuture<'a, Write<bool>> {
-        Box::pin(async move {
-            let deleted = self.inner.delete_key(caller, org_id, key_id).await;
-            tokio::time::sleep(self.delay).await;
-            deleted
-        })
-    }
-    fn control_state(&self) -> StoreFuture<'_, ControlState> {
-        self.inner.control_state()
-    }
-    fn update_control(
-        &self,
-        command: ControlCommand,
-    ) -> StoreFuture<'_, (Result<bool, ControlRefusal>, ControlState)> {
-        self.inner.update_control(command)
-    }
-    fn reset(&self) -> StoreFuture<'_, ()> {
-        self.inner.reset()
-    }
-    fn add_orgs<'a>(
-        &'a self,
-        orgs: &'a [alphamoon_sandbox::store::SeededOrg],
-        only_into_empty: bool,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.add_orgs(orgs, only_into_empty)
-    }
-    fn bulk_insert<'a>(&'a self, keys: &'a [(StoredKey, SecretHash)]) -> StoreFuture<'a, ()> {
-        self.inner.bulk_insert(keys)
-    }
-}
-
-/// A sandbox whose deletes take `delay` to answer after committing, with
-/// a key of its org (holding the admin scope) already in use: the state in
+/// A sandbox whose deletes hold after committing until released, with a
+/// key of its org (holding the admin scope) already in use: the state in
 /// which a server that remembers authenticated keys would go on trusting it.
 async fn sandbox_with_a_key_in_use(
-    delay: Duration,
     request_timeout: Duration,
-) -> (Sandbox, Arc<dyn Store>, String, StoredKey, String) {
+) -> (Sandbox, Arc<dyn Store>, Steering, String, StoredKey, String) {
     let settings = Settings {
         rate_limit: None,
         org_rate_limit: None,
         request_timeout,
         ..Settings::default()
     };
-    let store: Arc<dyn Store> = Arc::new(SlowToAnswerDeletes {
-        inner: support::fresh_store().await,
-        delay,
-    });
+    let (steered, steering) = Steered::new(support::fresh_store().await, true);
+    let store: Arc<dyn Store> = Arc::new(steered);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -147,7 +74,7 @@ async fn sandbox_with_a_key_in_use(
     let (doomed, secret) = admin_scoped_key(sandbox.store(), &org.id).await;
     let in_use = call(&sandbox, "GET", KEYS, Some(&basic(&secret)), None).await;
     assert_eq!(in_use.status, 200);
-    (sandbox, store, admin, doomed, secret)
+    (sandbox, store, steering, admin, doomed, secret)
 }
 
 /// Whether `secret`'s key is stored, asked from a blocking thread.
@@ -160,8 +87,8 @@ fn is_stored(store: &dyn Store, secret: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_whose_client_went_away_after_the_commit_still_revokes_the_key() {
-    let (sandbox, store, admin, doomed, secret) =
-        sandbox_with_a_key_in_use(Duration::from_millis(800), Duration::from_secs(30)).await;
+    let (sandbox, store, steering, admin, doomed, secret) =
+        sandbox_with_a_key_in_use(Duration::from_secs(30)).await;
     let addr = sandbox.addr().to_string();
     let watched = Arc::clone(&store);
     let watched_secret = secret.clone();
@@ -174,7 +101,8 @@ async fn a_delete_whose_client_went_away_after_the_commit_still_revokes_the_key(
             basic(&admin)
         )
         .expect("send");
-        // Hang up once the delete has committed, before its answer comes.
+        // Hang up once the delete has committed, while the store holds
+        // its answer back.
         eventually("the delete committed", || {
             !is_stored(watched.as_ref(), &watched_secret)
         });
@@ -182,14 +110,18 @@ async fn a_delete_whose_client_went_away_after_the_commit_still_revokes_the_key(
     })
     .await
     .expect("client");
+    steering.release_deletes();
     let after = call(&sandbox, "GET", KEYS, Some(&basic(&secret)), None).await;
     assert_eq!(after.status, 401, "the deleted key still works");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_that_times_out_after_committing_still_revokes_the_key() {
-    let (sandbox, store, admin, doomed, secret) =
-        sandbox_with_a_key_in_use(Duration::from_millis(800), Duration::from_millis(200)).await;
+    // The timeout is the server's own timer, the thing under test; the
+    // held delete outlasts it whatever it is. It is generous only so that
+    // the delete surely commits before the timer cuts it off.
+    let (sandbox, store, steering, admin, doomed, secret) =
+        sandbox_with_a_key_in_use(Duration::from_secs(1)).await;
     let timed_out = call(
         &sandbox,
         "DELETE",
@@ -199,6 +131,7 @@ async fn a_delete_that_times_out_after_committing_still_revokes_the_key() {
     )
     .await;
     assert_eq!(timed_out.status, 503, "{:?}", timed_out.body);
+    steering.release_deletes();
     let watched = Arc::clone(&store);
     let watched_secret = secret.clone();
     tokio::task::spawn_blocking(move || {
@@ -213,7 +146,7 @@ async fn a_delete_that_times_out_after_committing_still_revokes_the_key() {
 }
 
 #[tokio::test]
-async fn a_key_deleted_through_one_process_fails_at_once_on_another() {
+async fn a_key_deleted_through_one_process_fails_at_once_on_every_process() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("shared.db");
     let store = SqliteStore::open(&db).expect("store");
@@ -239,11 +172,13 @@ async fn a_key_deleted_through_one_process_fails_at_once_on_another() {
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("answer");
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert_eq!(
-            list_status(addr_b, &secret),
-            401,
-            "round {round}: B still accepts the key A deleted"
-        );
+        for (process, addr) in [("A, which deleted it", addr_a), ("B", addr_b)] {
+            assert_eq!(
+                list_status(addr, &secret),
+                401,
+                "round {round}: {process} still accepts the deleted key"
+            );
+        }
     }
     for child in [&mut a, &mut b] {
         child.kill().expect("kill");
@@ -253,7 +188,16 @@ async fn a_key_deleted_through_one_process_fails_at_once_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
-    let (sandbox, admin) = support::sandbox().await;
+    let (steered, mut steering) = Steered::new(support::fresh_store().await, false);
+    let (sandbox, admin) = support::sandbox_on(
+        Arc::new(steered),
+        Settings {
+            rate_limit: None,
+            org_rate_limit: None,
+            ..Settings::default()
+        },
+    )
+    .await;
     let org = support::org_of(&sandbox, &admin).await;
     let (doomed, secret) = admin_scoped_key(sandbox.store(), &org).await;
     let (_, body) = support::create_body("minted late", &[ADMIN_SCOPE.as_str()]);
@@ -269,7 +213,7 @@ async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
         body.len()
     )
     .expect("headers");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    steering.authenticated(&doomed.id).await;
     let deleted = call(
         &sandbox,
         "DELETE",
@@ -288,6 +232,12 @@ async fn a_request_authenticated_before_the_delete_cannot_act_after_it() {
     .await
     .expect("client");
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // Refused at its write, not at its lookup: the request was let in
+    // while the key existed, so the race the test names took place.
+    assert!(
+        answer.contains("while this request was under way"),
+        "{answer}"
+    );
     let listed = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
     assert_eq!(
         listed.body["pagination"]["total"], 1,

@@ -98,13 +98,23 @@ async fn a_request_that_outlives_the_grace_period_is_cut_off() {
 
 #[tokio::test]
 async fn a_connection_that_never_sent_its_headers_does_not_make_shutdown_fail() {
-    let (sandbox, _) = sandbox_with_slow_route().await;
+    let (sandbox, mut handlers) = sandbox_with_slow_route().await;
     let mut stalled = TcpStream::connect(sandbox.addr()).await.expect("connect");
     stalled
         .write_all(b"GET /slow/1 HTTP/1.1\r\nhost: x\r\n")
         .await
         .expect("half a request");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The server takes connections one at a time in the order they were
+    // made, so once a later one is answered the stalled one is the
+    // server's to close: shutdown cannot pass merely by never having seen
+    // it.
+    let later = get(sandbox.addr(), "/slow/1").await.expect("answered");
+    assert!(later.starts_with("HTTP/1.1 200"), "{later}");
+    handlers.recv().await.expect("only the later request ran");
+    assert!(
+        handlers.try_recv().is_err(),
+        "the stalled request reached a handler"
+    );
     sandbox
         .shutdown(Duration::from_millis(300))
         .await

@@ -315,10 +315,15 @@ pub async fn sandbox() -> (Sandbox, String) {
 /// A sandbox whose every response, to raw calls and client calls alike,
 /// is checked against the spec before it leaves the server.
 pub async fn sandbox_with(settings: Settings) -> (Sandbox, String) {
+    sandbox_on(fresh_store().await, settings).await
+}
+
+/// A sandbox as [`sandbox_with`] makes it, on `store`: a test's own
+/// wrapper, say, that tells the test when a request has reached it.
+pub async fn sandbox_on(store: Arc<dyn Store>, settings: Settings) -> (Sandbox, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let store = fresh_store().await;
     let (app, controls) = alphamoon_sandbox::app(store, &settings);
     let app = app.layer(axum::middleware::from_fn(check_against_spec));
     let sandbox =
@@ -561,4 +566,54 @@ fn start_serving_with(
         .to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     (child, url)
+}
+
+/// How long a test waits for a state it polls for before it fails: far
+/// beyond what any of them takes on a loaded machine.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until `done` resolves to true, asking every 10 ms, and fails the
+/// test naming `what` once [`PATIENCE`] has run out. A test that must see
+/// a state before it goes on waits for that state, not for a guessed time.
+pub async fn wait_until<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up after {PATIENCE:?} waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Stops the sandbox clock, a second past its now, and returns where it
+/// stands: from then on nothing that runs on it (expiry, rate-limit
+/// refills) moves unless the test moves it. The second's margin keeps the
+/// freeze from being refused as a move back should the clock tick into
+/// its next second between the read and the freeze.
+pub async fn freeze_clock(sandbox: &Sandbox) -> chrono::DateTime<chrono::Utc> {
+    let now = sandbox.control().clock().await.expect("clock").now;
+    let frozen = sandbox
+        .control()
+        .set_clock(alphamoon_sandbox::ClockMove::FreezeAt(
+            now + chrono::Duration::seconds(1),
+        ))
+        .await
+        .expect("freeze");
+    assert!(frozen.frozen, "{frozen:?}");
+    frozen.now
+}
+
+/// Moves the sandbox clock `seconds` forward and returns its new now.
+pub async fn advance_clock(sandbox: &Sandbox, seconds: i64) -> chrono::DateTime<chrono::Utc> {
+    sandbox
+        .control()
+        .set_clock(alphamoon_sandbox::ClockMove::AdvanceBySeconds(seconds))
+        .await
+        .expect("advance")
+        .now
 }
