@@ -54,7 +54,7 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
 /// for the same cores.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
-/// A [`Store`] on PostgreSQL. Cloning it shares the pool.
+/// A [`Store`](crate::store::Store) on PostgreSQL. Cloning it shares the pool.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,

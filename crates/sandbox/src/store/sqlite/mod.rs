@@ -19,7 +19,7 @@ use crate::store::contract::{Acting, Write};
 use crate::store::error::{StoreError, StoreFuture};
 use error::db_error;
 
-/// A [`Store`] on SQLite. Cloning it shares the database.
+/// A [`Store`](crate::store::Store) on SQLite. Cloning it shares the database.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     db: Arc<Db>,
