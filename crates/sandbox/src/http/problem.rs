@@ -5,7 +5,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::control_client::types::Fault;
-use crate::model::org::Unmade;
 use crate::model::refusal::{Refusal, RefusalKind};
 use crate::service::control_error::ControlError;
 use crate::service::redact::redact;
@@ -135,15 +134,6 @@ impl From<ControlError> for Problem {
             ControlError::Refused(refusal) => refusal.into(),
             ControlError::Store(error) => error.into(),
             ControlError::NoRandomness(error) => error.into(),
-        }
-    }
-}
-
-impl From<Unmade> for Problem {
-    fn from(unmade: Unmade) -> Self {
-        match unmade {
-            Unmade::Refused(refusal) => refusal.into(),
-            Unmade::NoRandomness(error) => error.into(),
         }
     }
 }

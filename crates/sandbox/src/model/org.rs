@@ -2,7 +2,6 @@
 //! whichever way it is made: a name with the limits of a key's name, fresh
 //! ids, and an expiry that can still be written.
 
-use std::fmt;
 use std::time::Duration;
 
 use alphamoon_client::Scope;
@@ -47,7 +46,8 @@ pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 /// and strict clients cannot read.
 const LAST_SECOND: i64 = LATEST / 1000;
 
-/// Why a new organization or key was not made.
+/// Why a new organization or key was not made. The service turns it
+/// into a `ControlError`.
 #[derive(Debug)]
 pub enum Unmade {
     /// Its name or expiry breaks a rule, or the clock stands too late.
@@ -67,17 +67,6 @@ impl From<getrandom::Error> for Unmade {
         Self::NoRandomness(error)
     }
 }
-
-impl fmt::Display for Unmade {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Refused(refusal) => refusal.fmt(f),
-            Self::NoRandomness(error) => write!(f, "no random id could be drawn: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for Unmade {}
 
 /// The `exp` of an admin key made at `now`.
 pub(crate) fn admin_key_exp(now: DateTime<Utc>) -> i64 {
