@@ -9,6 +9,10 @@ use super::{Findings, token};
 /// The schema every error response must use.
 const ERROR_SCHEMA_REF: &str = "#/components/schemas/Error";
 
+/// The one tag whose operations may take no credential: health probes,
+/// which container runtimes call without any.
+const OPEN_TAG: &str = "health";
+
 /// Operation-level rules: identity, documentation, security, and the
 /// response shapes that progenitor can turn into one success and one error
 /// type.
@@ -59,8 +63,12 @@ pub(super) fn lint(spec: &OpenAPI, findings: &mut Findings) {
             }
         }
         let security = op.security.as_ref().or(spec.security.as_ref());
-        if security.is_none_or(|s| s.is_empty() || s.iter().any(|req| req.is_empty())) {
-            findings.add(&at, "operation has no security requirement");
+        let open = security.is_none_or(|s| s.is_empty() || s.iter().any(|req| req.is_empty()));
+        if open && !op.tags.iter().any(|tag| tag == OPEN_TAG) {
+            findings.add(
+                &at,
+                format!("operation has no security requirement and is not tagged `{OPEN_TAG}`"),
+            );
         }
 
         if op.responses.default.is_some() {

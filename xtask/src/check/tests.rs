@@ -76,6 +76,15 @@ fn each_rule_names_the_offending_pointer() {
         findings_after(|s| s.pointer_mut(CREATE).unwrap()["security"] = serde_json::json!([])),
         [CREATE]
     );
+    // Only a health probe may be open, and only on purpose.
+    assert_eq!(
+        findings_after(|s| {
+            let create = s.pointer_mut(CREATE).unwrap();
+            create["security"] = serde_json::json!([]);
+            create["tags"] = serde_json::json!(["health"]);
+        }),
+        Vec::<String>::new()
+    );
     assert_eq!(
         findings_after(|s| {
             s.pointer_mut(&at(

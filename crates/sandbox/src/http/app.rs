@@ -9,7 +9,7 @@ use axum::routing::{delete, post};
 
 use super::problem::{Problem, finish_response, refuse_oversized_head};
 use super::state::AppState;
-use super::{control, record, vendor};
+use super::{control, health, record, vendor};
 use crate::model::operation::Operation;
 use crate::model::settings::Settings;
 use crate::service::controls::Controls;
@@ -82,6 +82,7 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
             settings.body_limit,
         ));
     let router = control
+        .merge(health::router())
         .merge(vendor)
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "No such endpoint.") })
         .method_not_allowed_fallback(|| async {

@@ -1,5 +1,5 @@
 //! The HTTP API on axum: the vendor's three operations, the control plane
-//! under `/_sandbox/v1`, and the middleware around both. Responses are
+//! under `/_sandbox/v1`, the health probes, and the middleware around them. Responses are
 //! built from the generated types, so server and client share one wire
 //! model.
 
@@ -7,6 +7,7 @@ pub(crate) mod app;
 mod auth;
 mod control;
 mod control_request;
+mod health;
 mod problem;
 pub(crate) mod record;
 mod request;

@@ -19,6 +19,8 @@ mod binary;
 mod connections;
 mod control;
 mod control_client_surface;
+mod environment;
+mod health;
 mod replicas;
 mod resilience;
 mod revocation;

@@ -15,6 +15,7 @@ pub(crate) struct DatabaseArgs {
     /// so `PATH-wal` and `PATH-shm` appear beside it.
     #[arg(
         long,
+        env = "ALPHAMOON_SANDBOX_DB",
         value_name = "PATH",
         default_value = "sandbox.db",
         conflicts_with_all = ["in_memory", "database_url"]
@@ -22,7 +23,11 @@ pub(crate) struct DatabaseArgs {
     pub(crate) db: PathBuf,
 
     /// Keep everything in memory; it is gone when the server stops.
-    #[arg(long, conflicts_with = "database_url")]
+    #[arg(
+        long,
+        env = "ALPHAMOON_SANDBOX_IN_MEMORY",
+        conflicts_with = "database_url"
+    )]
     pub(crate) in_memory: bool,
 
     /// A PostgreSQL database to keep everything in, as
@@ -41,7 +46,7 @@ pub(crate) struct DatabaseArgs {
 
     /// With --database-url: the most connections this process opens to
     /// PostgreSQL (1 to 1000).
-    #[arg(long, value_name = "N", default_value_t = alphamoon_sandbox::postgres::DEFAULT_POOL_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1000), requires = "database_url")]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_DATABASE_POOL_SIZE", value_name = "N", default_value_t = alphamoon_sandbox::postgres::DEFAULT_POOL_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1000), requires = "database_url")]
     pub(crate) database_pool_size: u64,
 }
 
@@ -116,10 +121,13 @@ pub(crate) fn followed(path: &Path) -> Option<PathBuf> {
     None
 }
 
+/// Where the sandbox listens unless told otherwise.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_LISTEN", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub(crate) listen: SocketAddr,
 
     #[command(flatten)]
@@ -130,7 +138,11 @@ pub(crate) struct ServeArgs {
     /// starts the file is left alone and no key is printed. Of several
     /// processes started together on one empty database, exactly one
     /// creates the organization and writes PATH.
-    #[arg(long, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "ALPHAMOON_SANDBOX_BOOTSTRAP_KEY_FILE",
+        value_name = "PATH"
+    )]
     pub(crate) bootstrap_key_file: Option<PathBuf>,
 
     /// On a fresh database (no organization yet), load these fixtures
@@ -138,7 +150,7 @@ pub(crate) struct ServeArgs {
     /// `loadFixtures` body. Give each key you will use a `secret` (see `key
     /// make`); the keys the sandbox makes are not shown. Later starts leave
     /// the database as it is.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_FIXTURES", value_name = "FILE")]
     pub(crate) fixtures: Option<PathBuf>,
 
     /// Turn on the control plane under /_sandbox/v1 (reset, fixtures, the
@@ -146,63 +158,67 @@ pub(crate) struct ServeArgs {
     /// openapi/alphamoon-sandbox-control.yaml). Its Bearer token is read
     /// from PATH; if PATH does not exist, a fresh random token is written
     /// there first (mode 0600). Off without this flag.
-    #[arg(long, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "ALPHAMOON_SANDBOX_CONTROL_TOKEN_FILE",
+        value_name = "PATH"
+    )]
     pub(crate) control_token_file: Option<PathBuf>,
 
     /// How many requests this process's journal keeps for the control
     /// plane to list, newest first (0 to 1000000; 0 keeps none). Without
     /// --control-token-file nobody can read it, and it keeps none.
-    #[arg(long, value_name = "N", default_value_t = alphamoon_sandbox::DEFAULT_JOURNAL_SIZE as u64, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_JOURNAL_SIZE", value_name = "N", default_value_t = alphamoon_sandbox::DEFAULT_JOURNAL_SIZE as u64, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub(crate) journal_size: u64,
 
     /// Requests per second each key may make on average (0.001 to
     /// 1000000); 0 turns the per-key limit off.
-    #[arg(long, value_name = "N", default_value_t = 20.0, value_parser = parse_rate)]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_RATE_LIMIT", value_name = "N", default_value_t = 20.0, value_parser = parse_rate)]
     pub(crate) rate_limit: f64,
 
     /// Requests a key may make back to back before its limit applies.
-    #[arg(long, value_name = "N", default_value_t = 40, value_parser = burst_range())]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_RATE_LIMIT_BURST", value_name = "N", default_value_t = 40, value_parser = burst_range())]
     pub(crate) rate_limit_burst: u32,
 
     /// Requests per second all keys of one organization may make together
     /// (0.001 to 1000000), so that minting keys does not multiply the
     /// allowance; 0 turns the organization limit off.
-    #[arg(long, value_name = "N", default_value_t = RateLimit::ORG_DEFAULT.per_second, value_parser = parse_rate)]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_ORG_RATE_LIMIT", value_name = "N", default_value_t = RateLimit::ORG_DEFAULT.per_second, value_parser = parse_rate)]
     pub(crate) org_rate_limit: f64,
 
     /// Requests an organization's keys may make back to back before its
     /// limit applies.
-    #[arg(long, value_name = "N", default_value_t = RateLimit::ORG_DEFAULT.burst, value_parser = burst_range())]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_ORG_RATE_LIMIT_BURST", value_name = "N", default_value_t = RateLimit::ORG_DEFAULT.burst, value_parser = burst_range())]
     pub(crate) org_rate_limit_burst: u32,
 
     /// Refuse new keys that expire more than DAYS from now (1 to 36500;
     /// off by default).
-    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_MAX_KEY_LIFETIME_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u64).range(1..=36_500))]
     pub(crate) max_key_lifetime_days: Option<u64>,
 
     /// Answer 503 when a request takes longer than this (1 to 3600).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_REQUEST_TIMEOUT_SECS", value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) request_timeout_secs: u64,
 
     /// Close a connection whose request headers have not all arrived this
     /// long after their first byte, or, for its first request, after it
     /// opened (1 to 3600).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_HEADER_READ_TIMEOUT_SECS", value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) header_read_timeout_secs: u64,
 
     /// Close a keep-alive connection that sits this long between requests
     /// with nothing sent either way (1 to 3600).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_IDLE_TIMEOUT_SECS", value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) idle_timeout_secs: u64,
 
     /// The most connections open at once; further clients wait in the
     /// listen queue until one closes (1 to 100000).
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_MAX_CONNECTIONS", value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub(crate) max_connections: u64,
 
     /// On SIGTERM or Ctrl-C, stop accepting and give the requests in flight
     /// this long to finish before exiting (0 to 3600).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_SHUTDOWN_GRACE_SECS", value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub(crate) shutdown_grace_secs: u64,
 }
 

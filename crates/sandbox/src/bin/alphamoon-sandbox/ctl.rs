@@ -248,20 +248,30 @@ fn client(url: &str, token_file: &Path) -> Result<Client, String> {
             )
         })?;
     bearer.set_sensitive(true);
+    let headers = [(reqwest::header::AUTHORIZATION, bearer)]
+        .into_iter()
+        .collect();
+    Ok(Client::new_with_client(
+        url.trim_end_matches('/'),
+        http_client(headers, TIMEOUT)?,
+    ))
+}
+
+/// A plain-HTTP client that sends `headers` with every call and gives up
+/// after `timeout`.
+pub(crate) fn http_client(
+    headers: reqwest::header::HeaderMap,
+    timeout: Duration,
+) -> Result<reqwest::Client, String> {
     // reqwest is built without a TLS provider of its own (the client crate
     // chooses one); it wants one installed even for plain HTTP.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .default_headers(
-            [(reqwest::header::AUTHORIZATION, bearer)]
-                .into_iter()
-                .collect(),
-        )
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(TIMEOUT)
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .timeout(timeout)
         .build()
-        .map_err(|e| format!("cannot set up HTTP: {e}"))?;
-    Ok(Client::new_with_client(url.trim_end_matches('/'), http))
+        .map_err(|e| format!("cannot set up HTTP: {e}"))
 }
 
 /// A fixtures file, YAML or JSON, as the control spec's `Fixtures`.
@@ -273,7 +283,7 @@ fn read_fixtures(file: &Path) -> Result<types::Fixtures, String> {
 
 /// A failed call in one line: the problem's detail when the server sent
 /// one. Never the request, which carries the token.
-async fn failed(error: progenitor_client::Error<ByteStream>) -> String {
+pub(crate) async fn failed(error: progenitor_client::Error<ByteStream>) -> String {
     match error {
         progenitor_client::Error::ErrorResponse(answer) => {
             let status = answer.status();

@@ -10,6 +10,8 @@ mod args;
 mod ctl;
 // Fixtures files, read with their limits, for `--fixtures` and `ctl`.
 mod fixtures_file;
+// The `healthcheck` subcommand, for a container's HEALTHCHECK.
+mod healthcheck;
 // Files that hold a secret: the bootstrap key and the control token.
 mod secret_files;
 // Serving: the descriptors, the store, the bootstrap and the signals.
@@ -49,6 +51,9 @@ enum Command {
     /// Drive a running sandbox's control plane: reset, fixtures, the
     /// request journal, faults and the clock.
     Ctl(ctl::CtlArgs),
+    /// Exit 0 if the sandbox at --listen is ready (its /_sandbox/readyz
+    /// answers 200), else 1 with the reason: a container's HEALTHCHECK.
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
                         Ok(())
                     }
                     Some(Command::Ctl(args)) => ctl::run(args).await,
+                    Some(Command::Healthcheck(args)) => healthcheck::run(args).await,
                     None => serve::serve(cli.serve).await,
                 }
             })

@@ -166,6 +166,59 @@ async fn replicas_answer_503_while_the_database_is_down_and_recover_without_a_re
     }
 }
 
+/// What the readiness probe of the replica at `url` answers.
+async fn readiness(url: &str) -> u16 {
+    try_call(url, "GET", "/_sandbox/readyz", None, None)
+        .await
+        .expect("the replica answers")
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
+async fn readiness_is_503_while_the_database_is_down_and_liveness_stays_200() {
+    let _turn = SERVER_DOWN.lock().await;
+    let (database_url, _) = database_with_an_org().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, url) = support::start_replica(
+        &database_url,
+        &["--request-timeout-secs", "3"],
+        &dir.path().join("replica.log"),
+    );
+    let _running = Killed(vec![child]);
+    let address = url.trim_start_matches("http://").to_owned();
+    let healthcheck = || {
+        Command::new(support::BIN)
+            .args(["healthcheck", "--listen", &address])
+            .output()
+            .expect("healthcheck")
+            .status
+    };
+    assert_eq!(readiness(&url).await, 200);
+    assert!(healthcheck().success());
+
+    pg_ctl(&["stop", "-m", "fast"]);
+    let restart = StartOnDrop;
+    assert_eq!(readiness(&url).await, 503);
+    assert_eq!(healthcheck().code(), Some(1));
+    let alive = try_call(&url, "GET", "/_sandbox/healthz", None, None)
+        .await
+        .expect("the replica answers");
+    assert_eq!(alive.status, 200, "liveness does not touch the database");
+
+    pg_ctl(&["start"]);
+    drop(restart);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while readiness(&url).await != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "{url} is still not ready with the database back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthcheck().success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: `cargo xtask ci` runs it"]
 async fn answered_creates_survive_a_crash_of_the_database() {

@@ -1,0 +1,160 @@
+//! Configuration from the environment: every flag of the serve command can
+//! come from an `ALPHAMOON_SANDBOX_*` variable, as a container sets it,
+//! `--help` names each one, and a flag beats its variable.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{BIN, KEYS, basic, try_call};
+
+/// The variable that stands for `--flag`.
+fn variable_of(flag: &str) -> String {
+    format!(
+        "ALPHAMOON_SANDBOX_{}",
+        flag.trim_start_matches("--")
+            .replace('-', "_")
+            .to_ascii_uppercase()
+    )
+}
+
+#[test]
+fn help_names_a_variable_for_every_flag_of_the_serve_command() {
+    let output = Command::new(BIN).arg("--help").output().expect("--help");
+    let help = String::from_utf8(output.stdout).expect("utf8");
+    let options = help.split("Options:").nth(1).expect("an Options section");
+    // Each option's block starts with its flag; its variable follows in
+    // its description.
+    let mut flags = Vec::new();
+    for block in options.split("\n      --").skip(1) {
+        let flag = format!("--{}", block.split([' ', '\n']).next().expect("a flag"));
+        if flag == "--help" || flag == "--version" {
+            continue;
+        }
+        let variable = variable_of(&flag);
+        assert!(
+            block.contains(&format!("[env: {variable}")),
+            "{flag} names no variable {variable} in --help:\n{block}"
+        );
+        flags.push(flag);
+    }
+    // Not a vacuous pass: the serve command has these, and more.
+    for flag in [
+        "--listen",
+        "--db",
+        "--database-url",
+        "--shutdown-grace-secs",
+    ] {
+        assert!(flags.iter().any(|f| f == flag), "{flag} missing: {flags:?}");
+    }
+    assert!(flags.len() >= 19, "{flags:?}");
+}
+
+/// Starts the binary with no flags but `args`, configured by `env`, and
+/// returns it with its URL once it listens.
+fn start_configured(args: &[&str], env: &[(String, String)], log: &Path) -> (Child, String) {
+    let stderr = std::fs::File::create(log).expect("log");
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("a line on stdout");
+    let Some(url) = line.trim().strip_prefix("listening on ") else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "unexpected first line {line:?}; stderr: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    };
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (child, url.to_owned())
+}
+
+fn var(flag: &str, value: impl AsRef<str>) -> (String, String) {
+    (variable_of(flag), value.as_ref().to_owned())
+}
+
+/// Creates a key that expires in `days` days with `admin`; the status.
+async fn create_for_days(url: &str, admin: &str, days: i64) -> u16 {
+    let exp = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+    let body = serde_json::json!({
+        "name": "lifetime probe",
+        "exp": exp,
+        "scopes": ["workspace.file:upload"],
+    })
+    .to_string();
+    try_call(
+        url,
+        "POST",
+        KEYS,
+        Some(&basic(admin)),
+        Some(("application/json", body)),
+    )
+    .await
+    .expect("answers")
+    .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_from_variables_alone_and_a_flag_beats_its_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("admin.key");
+    let token_file = dir.path().join("control.token");
+    let env = [
+        var("--listen", "127.0.0.1:0"),
+        var("--db", dir.path().join("sandbox.db").to_string_lossy()),
+        var("--bootstrap-key-file", key_file.to_string_lossy()),
+        var("--control-token-file", token_file.to_string_lossy()),
+        var("--rate-limit", "0"),
+        var("--org-rate-limit", "0"),
+        var("--max-key-lifetime-days", "7"),
+    ];
+    let (mut server, url) = start_configured(&[], &env, &dir.path().join("first.log"));
+    let admin = std::fs::read_to_string(&key_file).expect("the bootstrap key was written");
+    let admin = admin.trim();
+    let token = std::fs::read_to_string(&token_file).expect("the token was written");
+    let clock = try_call(
+        &url,
+        "GET",
+        "/_sandbox/v1/clock",
+        Some(&format!("Bearer {}", token.trim())),
+        None,
+    )
+    .await
+    .expect("answers");
+    assert_eq!(clock.status, 200, "the control plane is on: {}", clock.body);
+    assert_eq!(create_for_days(&url, admin, 3).await, 201);
+    assert_eq!(
+        create_for_days(&url, admin, 30).await,
+        400,
+        "7 days at most"
+    );
+    server.kill().expect("kill");
+    server.wait().expect("wait");
+
+    // The same variables, and flags that say otherwise: the flags win,
+    // the variable's unusable database path included.
+    let mut env = env.to_vec();
+    env[1] = var("--db", "/nonexistent/dir/sandbox.db");
+    let db = dir.path().join("sandbox.db");
+    let (mut server, url) = start_configured(
+        &[
+            "--db",
+            &db.to_string_lossy(),
+            "--max-key-lifetime-days",
+            "365",
+        ],
+        &env,
+        &dir.path().join("second.log"),
+    );
+    assert_eq!(create_for_days(&url, admin, 30).await, 201);
+    server.kill().expect("kill");
+    server.wait().expect("wait");
+}
