@@ -35,13 +35,7 @@ struct Context {
 }
 
 pub(crate) fn run(root: &Path) -> Result<(), String> {
-    let work = crate::target_dir(root).join("conformance");
-    fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let mut cx = Context {
-        root: root.to_path_buf(),
-        work,
-        outcomes: Vec::new(),
-    };
+    let mut cx = Context::new(root)?;
     cx.install_python()?;
     cx.install_node()?;
     crate::cargo(
@@ -89,7 +83,54 @@ fn pinned(root: &Path, tool: &str) -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
+/// The venv's Python, with the clients generated from both published specs
+/// importable: for scripts that drive a sandbox the xtask started
+/// elsewhere, such as in a container.
+pub(crate) struct PythonWithClients {
+    context: Context,
+    path: std::ffi::OsString,
+}
+
+impl PythonWithClients {
+    /// Installs the venv and generates both clients.
+    pub(crate) fn install(root: &Path) -> Result<Self, String> {
+        let context = Context::new(root)?;
+        context.install_python()?;
+        let packages = [
+            (SPEC, context.work.join("python-client")),
+            (CONTROL_SPEC, context.work.join("python-control-client")),
+        ];
+        for (spec, out) in &packages {
+            if !context.python_generate(spec, out)? {
+                return Err(format!(
+                    "openapi-python-client cannot generate a client from {spec}"
+                ));
+            }
+        }
+        let path = std::env::join_paths(packages.iter().map(|(_, out)| out))
+            .map_err(|e| format!("cannot build PYTHONPATH: {e}"))?;
+        Ok(Self { context, path })
+    }
+
+    /// A command that runs this Python with the clients on its path.
+    pub(crate) fn command(&self) -> Command {
+        let mut python = self.context.python();
+        python.env("PYTHONPATH", &self.path);
+        python
+    }
+}
+
 impl Context {
+    fn new(root: &Path) -> Result<Self, String> {
+        let work = crate::target_dir(root).join("conformance");
+        fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            work,
+            outcomes: Vec::new(),
+        })
+    }
+
     fn input(&self, name: &str) -> PathBuf {
         self.root.join(INPUTS).join(name)
     }

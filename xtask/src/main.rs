@@ -9,6 +9,7 @@ mod bench;
 mod check;
 mod conformance;
 mod derived;
+mod image;
 mod postgres;
 mod process;
 
@@ -40,7 +41,12 @@ enum Task {
     /// xtask/bench/build-cost.md); commit it, and `cargo xtask gen` copies
     /// it into the README. It takes about 8 minutes.
     Bench(bench::Options),
-    /// Run everything CI runs: fmt, check, clippy, tests (again on PostgreSQL), the quickstart, conformance, bench --smoke, docs, package
+    /// Build the sandbox's container image with podman, FROM scratch, and print its size
+    ///
+    /// With --prove, also run it as CI does: on SQLite, then as two
+    /// containers on one PostgreSQL database.
+    Image(image::Options),
+    /// Run everything CI runs: fmt, check, clippy, tests (again on PostgreSQL), the quickstart, conformance, bench --smoke, the image and its proof, docs, package
     Ci,
 }
 
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         Task::Check => check::run(&root),
         Task::Conformance => conformance::run(&root),
         Task::Bench(options) => bench::run(&root, &options),
+        Task::Image(options) => image::run(&root, &options),
         Task::Ci => ci(&root),
     };
     match result {
@@ -147,6 +154,8 @@ fn ci(root: &Path) -> Result<(), String> {
             build: false,
         },
     )?;
+    step("xtask image --prove");
+    image::run(root, &image::Options { prove: true })?;
     // Broken intra-doc links and malformed docs fail like any lint.
     cargo_with_env(
         root,
@@ -224,7 +233,7 @@ fn postgres_suite(root: &Path) -> Result<(), String> {
     cluster.stop()
 }
 
-fn step(name: &str) {
+pub(crate) fn step(name: &str) {
     eprintln!("\n==> {name}");
 }
 
@@ -312,7 +321,7 @@ mod tests {
         let command = Cli::command();
         command.clone().debug_assert();
         let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
-        assert_eq!(names, ["gen", "check", "conformance", "bench", "ci"]);
+        assert_eq!(names, ["gen", "check", "conformance", "bench", "image", "ci"]);
         for sub in command.get_subcommands() {
             let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
             assert!(

@@ -60,6 +60,34 @@ fn status(command: &mut Command) -> Result<ExitStatus, String> {
         .map_err(|e| format!("cannot run `{}`: {e}", describe(command)))
 }
 
+/// Installs Debian `packages` with apt-get, for a tool the xtask found
+/// missing; the error says how to install them by hand.
+pub(crate) fn apt_install(packages: &[&str]) -> Result<(), String> {
+    let advice = format!(
+        "install them (Debian: apt-get install {}) and retry",
+        packages.join(" ")
+    );
+    eprintln!("installing {} with apt-get", packages.join(", "));
+    must(Command::new("apt-get").args(["update", "-qq"])).map_err(|e| format!("{e}; {advice}"))?;
+    // tzdata, a dependency of several, asks for a time zone unless told not
+    // to ask, and would wait for an answer forever.
+    must(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .map_err(|e| format!("{e}; {advice}"))
+}
+
+/// A port on 127.0.0.1 that nothing listened on a moment ago.
+pub(crate) fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))
+}
+
 /// Installs the npm packages that `from/package-lock.json` pins into
 /// `into/node_modules`, unless that exact lock file was installed there
 /// already. Install scripts stay off.

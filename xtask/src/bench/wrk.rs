@@ -6,8 +6,6 @@ use std::process::Command;
 
 use base64::Engine as _;
 
-use crate::process::must;
-
 /// One wrk measurement.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Load {
@@ -24,10 +22,7 @@ pub(super) fn ensure_installed() -> Result<(), String> {
     if Command::new("wrk").arg("--version").output().is_ok() {
         return Ok(());
     }
-    eprintln!("wrk is missing; installing it with apt-get");
-    must(Command::new("apt-get").args(["update", "-qq"]))?;
-    must(Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))
-        .map_err(|e| format!("{e}; install wrk (Debian: apt-get install wrk) and retry"))
+    crate::process::apt_install(&["wrk"])
 }
 
 /// `Basic base64(key + ":")`: the RFC 7617 form, which the sandbox accepts

@@ -3,9 +3,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::process::must;
+use crate::process::apt_install;
 
 /// Where Debian's packages put each major version's programs, which are
 /// not on PATH.
@@ -20,20 +19,11 @@ pub(super) fn ensure_installed() -> Result<PathBuf, String> {
     if let Some(bin) = newest_bin_dir(Path::new(VERSIONS_DIR)) {
         return Ok(bin);
     }
-    eprintln!("PostgreSQL is missing from {VERSIONS_DIR}; installing it with apt-get");
-    let advice = "install PostgreSQL (Debian: apt-get install postgresql) and retry";
-    must(Command::new("apt-get").args(["update", "-qq"])).map_err(|e| format!("{e}; {advice}"))?;
-    // tzdata, a dependency, asks for a time zone unless told not to ask,
-    // and would wait for an answer forever.
-    must(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "postgresql"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
-    .map_err(|e| format!("{e}; {advice}"))?;
+    eprintln!("PostgreSQL is missing from {VERSIONS_DIR}");
+    apt_install(&["postgresql"])?;
     newest_bin_dir(Path::new(VERSIONS_DIR)).ok_or_else(|| {
         format!(
-            "apt-get installed postgresql, yet no {VERSIONS_DIR}/<version>/bin holds {}; {advice}",
+            "apt-get installed postgresql, yet no {VERSIONS_DIR}/<version>/bin holds {}",
             PROGRAMS.join(", ")
         )
     })

@@ -15,12 +15,11 @@ mod postgres_user;
 mod tests;
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::process::{describe, must};
+use crate::process::{describe, free_port, must};
 
 use ctl_script::ctl_script;
 use install::ensure_installed;
@@ -168,15 +167,6 @@ fn quietly(command: &mut Command) -> Result<(), String> {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     ))
-}
-
-/// A port that was free a moment ago. Another process may take it before
-/// the server binds it; the start then fails with the reason in the log.
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| format!("cannot find a free port on 127.0.0.1: {e}"))
 }
 
 /// The end of the server's log, or why it cannot be read.
