@@ -321,7 +321,10 @@ mod tests {
         let command = Cli::command();
         command.clone().debug_assert();
         let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
-        assert_eq!(names, ["gen", "check", "conformance", "bench", "image", "ci"]);
+        assert_eq!(
+            names,
+            ["gen", "check", "conformance", "bench", "image", "ci"]
+        );
         for sub in command.get_subcommands() {
             let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
             assert!(

@@ -22,6 +22,10 @@ const MAX_SIZE: u64 = 30_000_000;
 /// The image's name; its tag is the sandbox's version.
 const NAME: &str = "localhost/alphamoon-sandbox";
 
+/// The image's `org.opencontainers.image.title` label, as the Containerfile
+/// sets it.
+const TITLE: &str = "alphamoon-sandbox";
+
 /// What `cargo xtask image` does beyond the build.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Options {
@@ -80,7 +84,7 @@ fn build(root: &Path) -> Result<Image, String> {
     };
     must(
         podman()
-            .args(["build", "--quiet", "--pull=never"])
+            .args(["build", "--quiet", "--pull=never", "--layers=false"])
             // The docker format, because the OCI image format has no place
             // for a HEALTHCHECK and podman would drop it.
             .args(["--format", "docker", "--tag", &tag, "--file"])
@@ -96,6 +100,12 @@ fn build(root: &Path) -> Result<Image, String> {
             ))
             .arg(&context),
     )?;
+
+    // Each build leaves the image it replaced behind, untagged.
+    let _ = podman()
+        .args(["image", "prune", "--force", "--filter"])
+        .arg(format!("label=org.opencontainers.image.title={}", TITLE))
+        .output();
 
     let size: u64 = output_of(podman().args(["image", "inspect", "--format", "{{.Size}}", &tag]))?
         .parse()

@@ -23,6 +23,7 @@ const USER: u32 = 65532;
 /// Where the containers find the files mounted for them.
 const FIXTURES_IN_CONTAINER: &str = "/run/alphamoon/fixtures.yaml";
 const TOKEN_IN_CONTAINER: &str = "/run/alphamoon/control-token";
+const URL_IN_CONTAINER: &str = "/run/alphamoon/database-url";
 
 /// The committed script that drives the containers.
 const SCRIPT: &str = "xtask/image/python_container.py";
@@ -65,7 +66,7 @@ fn secrets(image: &Image, dir: &Path) -> Result<Secrets, String> {
     let control_token = format!("amc_{}", random_hex()?);
     // Scopes enough to create, list and delete keys that carry one scope.
     let fixtures = format!(
-        "orgs:\n  - name: Container tests\n    keys:\n      - name: admin\n        \
+        "orgs:\n  - name: Container tests\n    keys:\n      - name: test suite\n        \
          scopes: [\"workspace.admin.api_key:manage\", \"workspace.file:upload\"]\n        \
          exp: \"2099-01-01T00:00:00Z\"\n        secret: {admin_key}\n"
     );
@@ -165,18 +166,28 @@ fn on_postgres(
 ) -> Result<(), String> {
     crate::step("two containers of the image on one PostgreSQL database");
     let cluster = crate::postgres::Cluster::start(root)?;
+    let url = cluster.url("postgres");
+    // The URL reaches one container in a variable and the other in a
+    // mounted file, the form for a URL that holds a password.
+    let url_file = secrets.fixtures.with_file_name("database-url");
+    fs::write(&url_file, &url).map_err(|e| format!("cannot write {}: {e}", url_file.display()))?;
+    private_to_the_container(&url_file)?;
+    let database = [
+        vec![format!("--env=ALPHAMOON_SANDBOX_DATABASE_URL={url}")],
+        vec![
+            format!("--volume={}:{URL_IN_CONTAINER}:ro", url_file.display()),
+            format!("--env=ALPHAMOON_SANDBOX_DATABASE_URL_FILE={URL_IN_CONTAINER}"),
+        ],
+    ];
     let mut containers = Vec::new();
     let mut urls = Vec::new();
-    for replica in ["a", "b"] {
+    for (replica, database) in ["a", "b"].into_iter().zip(database) {
         let listen = format!("127.0.0.1:{}", free_port()?);
         let mut options = vec![
-            "--network".to_owned(),
-            "host".to_owned(),
-            "--env".to_owned(),
-            format!("ALPHAMOON_SANDBOX_LISTEN={listen}"),
-            "--env".to_owned(),
-            format!("ALPHAMOON_SANDBOX_DATABASE_URL={}", cluster.url("postgres")),
+            "--network=host".to_owned(),
+            format!("--env=ALPHAMOON_SANDBOX_LISTEN={listen}"),
         ];
+        options.extend(database);
         options.extend(secret_mounts(secrets, false));
         let name = format!("alphamoon-sandbox-proof-{replica}");
         containers.push(Container::start(&name, &options, &image.tag)?);
@@ -255,7 +266,7 @@ fn stops_on_sigterm(container: &Container) -> Result<(), String> {
     let logs = container.logs()?;
     if code != "0" || !logs.contains("stopped") {
         return Err(format!(
-            "{} exited with {code} on SIGTERM; its log:\n{logs}",
+            "{} exited with {code} when stopped with SIGTERM; its log:\n{logs}",
             container.name
         ));
     }

@@ -158,3 +158,80 @@ async fn the_server_runs_from_variables_alone_and_a_flag_beats_its_variable() {
     server.kill().expect("kill");
     server.wait().expect("wait");
 }
+
+#[test]
+fn a_database_url_file_keeps_the_password_out_of_every_message() {
+    let secret_url = "postgres://sandbox:hunter2-secret@127.0.0.1:1/sandbox";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url_file = dir.path().join("database-url");
+    std::fs::write(&url_file, format!("  {secret_url}\n")).expect("write");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let output = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            !stderr.contains("hunter2"),
+            "the password was shown: {stderr}"
+        );
+        (output.status.code(), stderr)
+    };
+    let file = url_file.to_str().expect("utf-8");
+
+    // Read, trimmed, and tried: the server is not there.
+    for (args, env) in [
+        (vec!["--database-url-file", file], vec![]),
+        (vec![], vec![("ALPHAMOON_SANDBOX_DATABASE_URL_FILE", file)]),
+    ] {
+        let (code, stderr) = run(&args, &env);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains("cannot open the PostgreSQL database"),
+            "{stderr}"
+        );
+    }
+    // With another database, it is a usage error.
+    for args in [
+        vec!["--database-url-file", file, "--database-url", secret_url],
+        vec!["--database-url-file", file, "--in-memory"],
+        vec!["--database-url-file", file, "--db", "other.db"],
+    ] {
+        let (code, stderr) = run(&args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+    }
+    // The pool size goes with either form of the URL, and with no other.
+    let (code, stderr) = run(&["--database-pool-size", "4", "--in-memory"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, stderr) = run(
+        &["--database-pool-size", "4", "--database-url-file", file],
+        &[],
+    );
+    assert_eq!(code, Some(1), "accepted, then unreachable: {stderr}");
+    // A file that is missing or empty is named, and nothing is created.
+    let missing = dir.path().join("missing");
+    let (code, stderr) = run(
+        &["--database-url-file", missing.to_str().expect("utf-8")],
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("cannot read the database URL from"),
+        "{stderr}"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").expect("write");
+    let (code, stderr) = run(
+        &["--database-url-file", empty.to_str().expect("utf-8")],
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("holds no database URL"), "{stderr}");
+    assert!(
+        !dir.path().join("sandbox.db").exists(),
+        "no SQLite file appeared"
+    );
+}

@@ -18,7 +18,7 @@ pub(crate) struct DatabaseArgs {
         env = "ALPHAMOON_SANDBOX_DB",
         value_name = "PATH",
         default_value = "sandbox.db",
-        conflicts_with_all = ["in_memory", "database_url"]
+        conflicts_with_all = ["in_memory", "database_url", "database_url_file"]
     )]
     pub(crate) db: PathBuf,
 
@@ -26,7 +26,7 @@ pub(crate) struct DatabaseArgs {
     #[arg(
         long,
         env = "ALPHAMOON_SANDBOX_IN_MEMORY",
-        conflicts_with = "database_url"
+        conflicts_with_all = ["database_url", "database_url_file"]
     )]
     pub(crate) in_memory: bool,
 
@@ -40,19 +40,51 @@ pub(crate) struct DatabaseArgs {
         hide_env_values = true,
         // `VAR=$UNSET_VAR` must not pass for a URL, nor quietly leave
         // each replica on a SQLite file of its own.
-        value_parser = clap::builder::NonEmptyStringValueParser::new()
+        value_parser = clap::builder::NonEmptyStringValueParser::new(),
+        group = "postgres"
     )]
     pub(crate) database_url: Option<String>,
 
-    /// With --database-url: the most connections this process opens to
+    /// A file that holds the --database-url, for a URL with a password:
+    /// unlike a variable, a mounted file shows in no `podman inspect` or
+    /// `docker inspect`. Surrounding whitespace is ignored.
+    #[arg(
+        long,
+        env = "ALPHAMOON_SANDBOX_DATABASE_URL_FILE",
+        value_name = "PATH",
+        group = "postgres"
+    )]
+    pub(crate) database_url_file: Option<PathBuf>,
+
+    /// With --database-url or --database-url-file: the most connections this process opens to
     /// PostgreSQL (1 to 1000).
-    #[arg(long, env = "ALPHAMOON_SANDBOX_DATABASE_POOL_SIZE", value_name = "N", default_value_t = alphamoon_sandbox::postgres::DEFAULT_POOL_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1000), requires = "database_url")]
+    #[arg(long, env = "ALPHAMOON_SANDBOX_DATABASE_POOL_SIZE", value_name = "N", default_value_t = alphamoon_sandbox::postgres::DEFAULT_POOL_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1000), requires = "postgres")]
     pub(crate) database_pool_size: u64,
 }
 
 impl DatabaseArgs {
+    /// Whether the state lives in PostgreSQL.
+    pub(crate) fn on_postgres(&self) -> bool {
+        self.database_url.is_some() || self.database_url_file.is_some()
+    }
+
+    /// The PostgreSQL URL, from its flag or its file.
+    fn postgres_url(&self) -> Result<Option<String>, String> {
+        let Some(file) = &self.database_url_file else {
+            return Ok(self.database_url.clone());
+        };
+        // The file's content is a secret: no error repeats it.
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the database URL from {}: {e}", file.display()))?;
+        let url = text.trim();
+        if url.is_empty() {
+            return Err(format!("{} holds no database URL", file.display()));
+        }
+        Ok(Some(url.to_owned()))
+    }
+
     pub(crate) async fn open(&self) -> Result<Arc<dyn Store>, String> {
-        Ok(match &self.database_url {
+        Ok(match &self.postgres_url()? {
             Some(url) => {
                 let size = usize::try_from(self.database_pool_size).unwrap_or(usize::MAX);
                 // The URL may hold a password: it is never repeated.
@@ -77,7 +109,7 @@ impl DatabaseArgs {
     /// and where its symlinks lead (SQLite follows them, dangling or not).
     /// None in memory or on PostgreSQL.
     pub(crate) fn sqlite_files(&self) -> Vec<PathBuf> {
-        if self.in_memory || self.database_url.is_some() {
+        if self.in_memory || self.on_postgres() {
             return Vec::new();
         }
         let mut files = Vec::new();

@@ -25,7 +25,7 @@ pub(crate) fn check_descriptors(
 ) -> Result<(), String> {
     let limit = rlimit::increase_nofile_limit(u64::MAX)
         .map_err(|e| format!("cannot read the open-file limit: {e}"))?;
-    let pool = if database.database_url.is_some() {
+    let pool = if database.on_postgres() {
         database.database_pool_size
     } else {
         0
