@@ -3,7 +3,8 @@ openapi-python-client generated from the two published specs, as a test
 suite in another language would: wait for readiness, then create, list and
 delete keys with the admin key from a mounted fixtures file, inject a fault,
 and reset; or, given two containers on one PostgreSQL database, show that a
-key deleted through one fails on the other at once.
+key deleted through one fails on the other at once, and that a fault and a
+reset made through one hold on the other.
 
 Usage:
   python python_container.py single URL
@@ -21,6 +22,7 @@ import os
 import sys
 import time
 
+import httpx
 from alphamoon_sandbox_control_plane_client import AuthenticatedClient as ControlClient
 from alphamoon_sandbox_control_plane_client import Client as OpenClient
 from alphamoon_sandbox_control_plane_client.api.faults import add_fault, list_faults
@@ -57,20 +59,22 @@ def wait_until_ready(base_url: str) -> None:
     probe = OpenClient(base_url=base_url, timeout=5.0)
     deadline = time.monotonic() + READY_WITHIN_SECONDS
     last = None
-    while time.monotonic() < deadline:
+    while True:
         try:
             answer = check_readiness.sync_detailed(client=probe)
-            if answer.status_code == 200:
-                assert isinstance(answer.parsed, Health) and answer.parsed.status == "ready", answer
-                alive = check_liveness.sync(client=probe)
-                assert isinstance(alive, Health) and alive.status == "ok", alive
-                print(f"{base_url} is ready")
-                return
+        except httpx.TransportError as error:  # not listening yet
+            answer, last = None, repr(error)
+        if answer is not None and answer.status_code == 200:
+            break
+        if answer is not None:
             last = f"status {answer.status_code}"
-        except Exception as error:  # not listening yet
-            last = repr(error)
+        assert time.monotonic() < deadline, \
+            f"{base_url} was not ready within {READY_WITHIN_SECONDS} s: {last}"
         time.sleep(0.2)
-    raise AssertionError(f"{base_url} was not ready within {READY_WITHIN_SECONDS} s: {last}")
+    assert isinstance(answer.parsed, Health) and answer.parsed.status == "ready", answer
+    alive = check_liveness.sync(client=probe)
+    assert isinstance(alive, Health) and alive.status == "ok", alive
+    print(f"{base_url} is ready")
 
 
 def create(client: AuthenticatedClient, name: str, scope: Scope) -> CreatedApiKey:
@@ -117,7 +121,7 @@ def single(base_url: str, admin_key: str, token: str) -> None:
     print("after a reset the fixture's admin key is refused")
 
 
-def replicas(url_a: str, url_b: str, admin_key: str) -> None:
+def replicas(url_a: str, url_b: str, admin_key: str, token: str) -> None:
     for url in (url_a, url_b):
         wait_until_ready(url)
     # A key that may list keys, so that "works" means a 200.
@@ -132,6 +136,21 @@ def replicas(url_a: str, url_b: str, admin_key: str) -> None:
         assert isinstance(refused, Error) and refused.status == 401, (url, refused)
     print(f"{created.id}, deleted through B, fails on A and on B at once")
 
+    # Faults and resets are shared state too: set through one replica,
+    # they hold on the other.
+    fault = add_fault.sync(client=ControlClient(base_url=url_a, token=token), body=FaultRequest(
+        operation_id=VendorOperationId.LISTAPIKEYS, status=503, retry_after=1, times=1,
+    ))
+    assert isinstance(fault, Fault), fault
+    hit = list_api_keys.sync(client=vendor(url_b, admin_key))
+    assert isinstance(hit, Error) and hit.status == 503, hit
+    print(f"fault {fault.id}, added through A, answered a list on B with 503")
+    reset = reset_sandbox.sync_detailed(client=ControlClient(base_url=url_b, token=token))
+    assert reset.status_code == 204, reset
+    gone = list_api_keys.sync(client=vendor(url_a, admin_key))
+    assert isinstance(gone, Error) and gone.status == 401, gone
+    print("a reset through B leaves A without the fixture's admin key")
+
 
 def main(argv: list[str]) -> None:
     admin_key = os.environ["ALPHAMOON_ADMIN_KEY"]
@@ -139,7 +158,7 @@ def main(argv: list[str]) -> None:
         case ["single", url]:
             single(url, admin_key, os.environ["ALPHAMOON_CONTROL_TOKEN"])
         case ["replicas", url_a, url_b]:
-            replicas(url_a, url_b, admin_key)
+            replicas(url_a, url_b, admin_key, os.environ["ALPHAMOON_CONTROL_TOKEN"])
         case _:
             sys.exit(__doc__)
 

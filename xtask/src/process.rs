@@ -130,6 +130,13 @@ pub(crate) struct Server {
 /// as fast as they can, and a 429 would spoil either.
 pub(crate) fn unthrottled_sandbox(binary: &Path) -> Command {
     let mut command = Command::new(binary);
+    // The sandbox reads every flag from a variable too: none set in the
+    // caller's shell may change what is measured or tested.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ALPHAMOON_SANDBOX_") {
+            command.env_remove(name);
+        }
+    }
     command.args([
         "--listen",
         "127.0.0.1:0",

@@ -77,15 +77,11 @@ const SMOKE: Scale = Scale {
     calls: 100,
 };
 
-pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
-    let scale = if options.smoke { &SMOKE } else { &FULL };
-    let work = crate::target_dir(root).join("bench");
-    fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-
-    wrk::ensure_installed()?;
-    npm_ci(&root.join("xtask/bench"), &work.join("node"))?;
-    // One invocation, so that the shared dependencies are built once with
-    // one feature set.
+/// Builds the release sandbox and the bench's examples. One invocation, so
+/// that the shared dependencies are built once with one feature set; the
+/// image builds through here too, so that CI does not build them again
+/// with another.
+pub(crate) fn build_release(root: &Path) -> Result<(), String> {
     crate::cargo(
         root,
         &[
@@ -103,7 +99,17 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
             "--example",
             "bench_overhead",
         ],
-    )?;
+    )
+}
+
+pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
+    let scale = if options.smoke { &SMOKE } else { &FULL };
+    let work = crate::target_dir(root).join("bench");
+    fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+
+    wrk::ensure_installed()?;
+    npm_ci(&root.join("xtask/bench"), &work.join("node"))?;
+    build_release(root)?;
 
     let when = format!(
         "{} with {} cores",

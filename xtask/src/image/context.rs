@@ -37,6 +37,12 @@ pub(super) fn assemble(binary: &Path, context: &Path) -> Result<PathBuf, String>
     let bundle = Path::new("/").join(CA_BUNDLE);
     if bundle.is_file() {
         files.push((bundle, PathBuf::from(CA_BUNDLE)));
+    } else {
+        eprintln!(
+            "note: no {} here (Debian: ca-certificates); the image cannot verify \
+             PostgreSQL servers with sslrootcert=system",
+            bundle.display()
+        );
     }
     for (from, inside) in files {
         let to = rootfs.join(&inside);

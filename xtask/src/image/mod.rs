@@ -9,6 +9,7 @@
 mod context;
 mod podman;
 mod proof;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,6 +19,10 @@ use podman::{ensure_installed, output_of, podman};
 
 /// The most the image may weigh, in bytes (30 MB).
 const MAX_SIZE: u64 = 30_000_000;
+
+/// The numeric user and group the image runs as; a scratch image has no
+/// passwd file to name one.
+const USER: u32 = 65532;
 
 /// The image's name; its tag is the sandbox's version.
 const NAME: &str = "localhost/alphamoon-sandbox";
@@ -41,8 +46,12 @@ pub(crate) struct Options {
 pub(super) struct Image {
     /// `NAME:VERSION`.
     pub(super) tag: String,
+    /// Its id, which the proof runs: a build elsewhere may move the tag.
+    pub(super) id: String,
     /// Where `podman save` wrote it, for `docker load`.
     pub(super) archive: PathBuf,
+    /// The build context it was made from.
+    pub(super) context: PathBuf,
 }
 
 pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
@@ -57,16 +66,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
 /// it as an archive that `docker load` reads.
 fn build(root: &Path) -> Result<Image, String> {
     ensure_installed()?;
-    crate::cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "--package",
-            "alphamoon-sandbox",
-        ],
-    )?;
+    crate::bench::build_release(root)?;
     let target = crate::target_dir(root);
     let binary = target.join("release/alphamoon-sandbox");
     let dir = target.join("image");
@@ -82,24 +82,32 @@ fn build(root: &Path) -> Result<Image, String> {
         output_of(Command::new("git").args(args).current_dir(root))
             .unwrap_or_else(|_| "unknown".to_owned())
     };
+    let id_file = dir.join("id");
     must(
         podman()
             .args(["build", "--quiet", "--pull=never", "--layers=false"])
             // The docker format, because the OCI image format has no place
             // for a HEALTHCHECK and podman would drop it.
-            .args(["--format", "docker", "--tag", &tag, "--file"])
+            .args(["--format", "docker", "--tag", &tag, "--iidfile"])
+            .arg(&id_file)
+            .arg("--file")
             .arg(root.join("xtask/image/Containerfile"))
             .arg(format!("--build-arg=VERSION={version}"))
+            .arg(format!("--build-arg=USER_ID={USER}"))
             .arg(format!(
                 "--build-arg=REVISION={}",
                 git(&["rev-parse", "HEAD"])
             ))
             .arg(format!(
                 "--build-arg=SOURCE={}",
-                git(&["remote", "get-url", "origin"])
+                without_userinfo(&git(&["remote", "get-url", "origin"]))
             ))
             .arg(&context),
     )?;
+    let id = std::fs::read_to_string(&id_file)
+        .map_err(|e| format!("cannot read the image id from {}: {e}", id_file.display()))?
+        .trim()
+        .to_owned();
 
     // Each build leaves the image it replaced behind, untagged.
     let _ = podman()
@@ -107,7 +115,7 @@ fn build(root: &Path) -> Result<Image, String> {
         .arg(format!("label=org.opencontainers.image.title={}", TITLE))
         .output();
 
-    let size: u64 = output_of(podman().args(["image", "inspect", "--format", "{{.Size}}", &tag]))?
+    let size: u64 = output_of(podman().args(["image", "inspect", "--format", "{{.Size}}", &id]))?
         .parse()
         .map_err(|e| format!("podman reported no size for {tag}: {e}"))?;
     println!(
@@ -135,7 +143,25 @@ fn build(root: &Path) -> Result<Image, String> {
         "saved {} (`docker load --input` reads it)",
         archive.display()
     );
-    Ok(Image { tag, archive })
+    Ok(Image {
+        tag,
+        id,
+        archive,
+        context,
+    })
+}
+
+/// A repository URL without the credentials a CI checkout may carry in
+/// it (`https://user:token@host/...`), which a label would publish.
+fn without_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let host_start = rest[..authority_end].rfind('@').map_or(0, |at| at + 1);
+            format!("{scheme}://{}", &rest[host_start..])
+        }
+        None => url.to_owned(),
+    }
 }
 
 fn megabytes(bytes: u64) -> f64 {
@@ -143,4 +169,23 @@ fn megabytes(bytes: u64) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let bytes = bytes as f64;
     bytes / 1_000_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_userinfo;
+
+    #[test]
+    fn a_source_label_carries_no_credentials() {
+        assert_eq!(
+            without_userinfo("https://x-access-token:ghs_abc@github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
+        assert_eq!(
+            without_userinfo("https://github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
+        assert_eq!(without_userinfo("/work/main"), "/work/main");
+        assert_eq!(without_userinfo("unknown"), "unknown");
+    }
 }

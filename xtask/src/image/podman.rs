@@ -11,12 +11,12 @@ use crate::process::{apt_install, describe};
 /// limit this machine allows a process.
 const NOFILE: u32 = 4096;
 
-/// Installs podman and runc from Debian when podman is missing.
+/// Installs podman and runc from Debian when either is missing.
 pub(super) fn ensure_installed() -> Result<(), String> {
-    if Command::new("podman").arg("--version").output().is_ok() {
+    let runs = |program: &str| Command::new(program).arg("--version").output().is_ok();
+    if runs("podman") && runs("runc") {
         return Ok(());
     }
-    eprintln!("podman is missing");
     apt_install(&["podman", "runc"])
 }
 

@@ -16,7 +16,8 @@ use super::state::AppState;
 use crate::control_client::types::Health;
 use crate::store::error::StoreError;
 
-/// The probes' routes, at the root.
+/// The probes' routes: at the root, since the control plane's router is
+/// mounted only when it is on.
 pub(super) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/_sandbox/healthz", get(liveness))
@@ -45,8 +46,9 @@ async fn readiness(State(state): State<Arc<AppState>>) -> Response {
                 status: "ready".to_owned(),
             },
         ),
-        // Whatever the store's trouble, the probe's answer is "not now":
-        // 503, never 500.
+        Err(error @ StoreError::Unavailable(_)) => Problem::from(error).into_response(),
+        // Whatever else went wrong, the probe's answer is "not now", 503,
+        // so that traffic moves elsewhere; a 500 would say nothing more.
         Err(error) => Problem::from(StoreError::Unavailable(error.to_string())).into_response(),
     }
 }

@@ -45,7 +45,7 @@ fn refused(command: &mut Command) -> std::process::Output {
 /// refuse.
 fn bootstrap_refused(db: &Path, key_file: &Path) -> String {
     let output = refused(
-        Command::new(BIN)
+        crate::support::binary()
             .args(["--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .arg("--bootstrap-key-file")
@@ -161,7 +161,7 @@ async fn acknowledged_keys_survive_kill_9_and_no_secret_is_stored_or_printed() {
     }
 
     // Another org, added offline with the subcommand.
-    let output = Command::new(BIN)
+    let output = crate::support::binary()
         .args(["org", "create", "--name", "Globex", "--db"])
         .arg(dir.path().join("sandbox.db"))
         .output()
@@ -259,7 +259,10 @@ async fn sigterm_stops_the_server_gracefully() {
 
 #[test]
 fn help_describes_every_flag_and_the_org_subcommand() {
-    let output = Command::new(BIN).arg("--help").output().expect("--help");
+    let output = crate::support::binary()
+        .arg("--help")
+        .output()
+        .expect("--help");
     let help = String::from_utf8(output.stdout).expect("utf8");
     for flag in [
         "--listen",
@@ -281,7 +284,7 @@ fn help_describes_every_flag_and_the_org_subcommand() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
-    let output = Command::new(BIN)
+    let output = crate::support::binary()
         .args(["org", "create", "--help"])
         .output()
         .expect("help");
@@ -308,17 +311,23 @@ fn two_databases_at_once_are_a_usage_error_and_the_url_is_never_shown() {
             None,
         ),
         (vec!["--in-memory", "--database-url", secret_url], None),
-        (vec!["--db", db.to_str().expect("utf-8")], Some(secret_url)),
+        // Two variables, with no flag to settle it.
+        (vec![], Some(secret_url)),
     ] {
-        let mut command = Command::new(BIN);
+        let mut command = crate::support::binary();
         command.args(["--listen", "127.0.0.1:0"]).args(&args);
         if let Some(url) = env {
-            command.env("ALPHAMOON_SANDBOX_DATABASE_URL", url);
+            command
+                .env("ALPHAMOON_SANDBOX_DATABASE_URL", url)
+                .env("ALPHAMOON_SANDBOX_DB", &db);
         }
         let output = refused(&mut command);
         assert_eq!(output.status.code(), Some(2), "{args:?} was accepted");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("cannot be used with"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("each choose a database"),
+            "{args:?}: {stderr}"
+        );
         assert!(
             !stderr.contains("hunter2"),
             "the password was shown: {stderr}"
@@ -327,7 +336,7 @@ fn two_databases_at_once_are_a_usage_error_and_the_url_is_never_shown() {
     assert!(!db.exists(), "a refused start created the SQLite file");
     // An empty URL is a usage error, and leaves no SQLite file behind.
     let output = refused(
-        Command::new(BIN)
+        crate::support::binary()
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(dir.path())
             .env("ALPHAMOON_SANDBOX_DATABASE_URL", ""),
@@ -337,7 +346,7 @@ fn two_databases_at_once_are_a_usage_error_and_the_url_is_never_shown() {
     assert!(stderr.contains("--database-url"), "{stderr}");
     assert!(!dir.path().join("sandbox.db").exists());
     // The env var's value stays out of --help too.
-    let help = Command::new(BIN)
+    let help = crate::support::binary()
         .arg("--help")
         .env("ALPHAMOON_SANDBOX_DATABASE_URL", secret_url)
         .output()
@@ -345,8 +354,12 @@ fn two_databases_at_once_are_a_usage_error_and_the_url_is_never_shown() {
     assert!(!String::from_utf8_lossy(&help.stdout).contains("hunter2"));
     // A database that cannot be reached fails the start, and says so
     // without the password.
-    let output =
-        refused(Command::new(BIN).args(["--listen", "127.0.0.1:0", "--database-url", secret_url]));
+    let output = refused(crate::support::binary().args([
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        secret_url,
+    ]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("cannot open the PostgreSQL database"),
@@ -485,7 +498,7 @@ fn a_db_path_starting_with_file_colon_is_a_file_name_not_a_uri() {
     // Read as a URI, `file:x.db` would open `x.db`, and the key would be
     // renamed over the database.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = Command::new(BIN)
+    let mut server = crate::support::binary()
         .args(["--listen", "127.0.0.1:0", "--db", "file:x.db"])
         .args(["--bootstrap-key-file", "x.db"])
         .current_dir(dir.path())
@@ -524,7 +537,7 @@ fn numeric_flags_out_of_range_are_refused_at_startup() {
         ("--shutdown-grace-secs", "99999999"),
     ] {
         let output = refused(
-            Command::new(BIN)
+            crate::support::binary()
                 .args(["--in-memory", "--listen", "127.0.0.1:0"])
                 .arg(format!("{flag}={value}")),
         );
@@ -537,17 +550,21 @@ fn numeric_flags_out_of_range_are_refused_at_startup() {
 #[cfg(unix)]
 #[test]
 fn a_connection_cap_the_open_file_limit_cannot_honour_is_refused() {
-    let output = refused(Command::new("sh").arg("-c").arg(format!(
+    let output = refused(crate::support::isolated(&mut Command::new("sh")).arg("-c").arg(format!(
         "ulimit -n 256 && exec '{BIN}' --in-memory --listen 127.0.0.1:0 --max-connections 1024"
     )));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--max-connections 1024"), "{stderr}");
     // The PostgreSQL pool's connections count too, and are checked before
     // any is opened.
-    let output = refused(Command::new("sh").arg("-c").arg(format!(
-        "ulimit -n 256 && exec '{BIN}' --listen 127.0.0.1:0 --max-connections 100 \
+    let output = refused(
+        crate::support::isolated(&mut Command::new("sh"))
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 256 && exec '{BIN}' --listen 127.0.0.1:0 --max-connections 100 \
          --database-url postgres://sandbox@127.0.0.1:1/sandbox --database-pool-size 200"
-    )));
+            )),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("--max-connections 100 with --database-pool-size 200 needs 364"),
@@ -603,7 +620,7 @@ async fn the_control_token_file_is_made_once_private_and_then_read() {
 
     std::fs::write(&token_file, "  \n").expect("empty it");
     let output = refused(
-        Command::new(BIN)
+        crate::support::binary()
             .args(["--in-memory", "--listen", "127.0.0.1:0"])
             .args(flags),
     );
@@ -644,22 +661,27 @@ fn a_control_token_file_others_can_open_is_used_with_a_warning() {
 
 #[test]
 fn key_make_prints_the_same_well_formed_key_for_the_same_seed() {
-    let make = |seed: &str| {
-        let output = Command::new(BIN)
-            .args(["key", "make", "--seed", seed])
+    let make = |seed: &[&str]| {
+        let output = crate::support::binary()
+            .args(["key", "make"])
+            .args(seed)
             .output()
             .expect("runs");
         assert!(output.status.success(), "{output:?}");
-        String::from_utf8(output.stdout)
+        let key = String::from_utf8(output.stdout)
             .expect("utf8")
             .trim()
-            .to_owned()
+            .to_owned();
+        assert!(alphamoon_sandbox::keys::is_well_formed(&key), "{key}");
+        key
     };
-    let key = make("acme ci");
-    assert!(alphamoon_sandbox::keys::is_well_formed(&key), "{key}");
-    assert_eq!(key, make("acme ci"));
-    assert_ne!(key, make("acme cd"));
+    let key = make(&["--seed", "acme ci"]);
+    assert_eq!(key, make(&["--seed", "acme ci"]));
+    assert_ne!(key, make(&["--seed", "acme cd"]));
     assert_eq!(key, alphamoon_sandbox::keys::from_seed("acme ci"));
+    // Without a seed, a fresh random key each time: nothing secret on the
+    // command line.
+    assert_ne!(make(&[]), make(&[]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -702,7 +724,7 @@ async fn a_fixtures_file_seeds_a_fresh_database_once() {
     )
     .expect("write");
     let output = refused(
-        Command::new(BIN)
+        crate::support::binary()
             .args(["--in-memory", "--listen", "127.0.0.1:0", "--fixtures"])
             .arg(&bad),
     );
@@ -721,7 +743,7 @@ fn org_create_refuses_names_outside_the_limits() {
     let db = dir.path().join("sandbox.db");
     for name in ["", "a\u{7}b", &"x".repeat(256)] {
         let output = refused(
-            Command::new(BIN)
+            crate::support::binary()
                 .args(["org", "create", "--name", name, "--db"])
                 .arg(&db),
         );
@@ -732,7 +754,7 @@ fn org_create_refuses_names_outside_the_limits() {
         );
         assert!(output.stdout.is_empty(), "no key printed");
     }
-    let created = Command::new(BIN)
+    let created = crate::support::binary()
         .args(["org", "create", "--name", "Globex", "--db"])
         .arg(&db)
         .output()
@@ -765,13 +787,13 @@ fn oversized_or_bracket_heavy_fixtures_files_are_refused_before_parsing() {
         (&large, "larger than 1048576 bytes"),
     ] {
         let served = refused(
-            Command::new(BIN)
+            crate::support::binary()
                 .args(["--in-memory", "--listen", "127.0.0.1:0", "--fixtures"])
                 .arg(file),
         );
         // No server is reached: the file is refused first.
         let sent = refused(
-            Command::new(BIN)
+            crate::support::binary()
                 .args(["ctl", "--url", "http://127.0.0.1:9", "--token-file"])
                 .arg(&token)
                 .arg("fixtures")
@@ -787,7 +809,7 @@ fn oversized_or_bracket_heavy_fixtures_files_are_refused_before_parsing() {
 /// Runs `alphamoon-sandbox ctl --url URL --token-file FILE args…` off the
 /// test's runtime threads.
 async fn ctl(url: &str, token_file: &Path, args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(BIN);
+    let mut command = crate::support::binary();
     command
         .args(["ctl", "--url", url, "--token-file"])
         .arg(token_file)

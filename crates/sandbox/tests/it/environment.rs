@@ -2,11 +2,10 @@
 //! come from an `ALPHAMOON_SANDBOX_*` variable, as a container sets it,
 //! `--help` names each one, and a flag beats its variable.
 
-use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
-use crate::support::{BIN, KEYS, basic, try_call};
+use crate::support::{self, KEYS, basic, try_call};
 
 /// The variable that stands for `--flag`.
 fn variable_of(flag: &str) -> String {
@@ -20,7 +19,10 @@ fn variable_of(flag: &str) -> String {
 
 #[test]
 fn help_names_a_variable_for_every_flag_of_the_serve_command() {
-    let output = Command::new(BIN).arg("--help").output().expect("--help");
+    let output = crate::support::binary()
+        .arg("--help")
+        .output()
+        .expect("--help");
     let help = String::from_utf8(output.stdout).expect("utf8");
     let options = help.split("Options:").nth(1).expect("an Options section");
     // Each option's block starts with its flag; its variable follows in
@@ -53,28 +55,12 @@ fn help_names_a_variable_for_every_flag_of_the_serve_command() {
 /// Starts the binary with no flags but `args`, configured by `env`, and
 /// returns it with its URL once it listens.
 fn start_configured(args: &[&str], env: &[(String, String)], log: &Path) -> (Child, String) {
-    let stderr = std::fs::File::create(log).expect("log");
-    let mut child = Command::new(BIN)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("the binary starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a line on stdout");
-    let Some(url) = line.trim().strip_prefix("listening on ") else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "unexpected first line {line:?}; stderr: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-    };
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (child, url.to_owned())
+    support::spawn_listening(
+        support::binary()
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v))),
+        log,
+    )
 }
 
 fn var(flag: &str, value: impl AsRef<str>) -> (String, String) {
@@ -166,7 +152,7 @@ fn a_database_url_file_keeps_the_password_out_of_every_message() {
     let url_file = dir.path().join("database-url");
     std::fs::write(&url_file, format!("  {secret_url}\n")).expect("write");
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        let output = Command::new(BIN)
+        let output = crate::support::binary()
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .envs(env.iter().copied())
@@ -233,5 +219,84 @@ fn a_database_url_file_keeps_the_password_out_of_every_message() {
     assert!(
         !dir.path().join("sandbox.db").exists(),
         "no SQLite file appeared"
+    );
+}
+
+#[test]
+fn a_refused_value_names_the_variable_it_came_from() {
+    let refused = |args: &[&str], env: &[(&str, &str)]| {
+        let output = crate::support::binary()
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refused(&[], &[("ALPHAMOON_SANDBOX_JOURNAL_SIZE", "abc")]);
+    assert!(stderr.contains("--journal-size"), "{stderr}");
+    assert!(
+        stderr.contains("came from the variable ALPHAMOON_SANDBOX_JOURNAL_SIZE"),
+        "{stderr}"
+    );
+    // The healthcheck reads the server's variable, and says so too.
+    let stderr = refused(&["healthcheck"], &[("ALPHAMOON_SANDBOX_LISTEN", "nope")]);
+    assert!(
+        stderr.contains("came from the variable ALPHAMOON_SANDBOX_LISTEN"),
+        "{stderr}"
+    );
+    // A flag on the command line is the culprit itself, even with the
+    // variable set.
+    let stderr = refused(
+        &["--journal-size", "abc"],
+        &[("ALPHAMOON_SANDBOX_JOURNAL_SIZE", "5")],
+    );
+    assert!(!stderr.contains("came from the variable"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_flag_beats_a_database_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unreachable = "postgres://sandbox:hunter2@127.0.0.1:1/sandbox";
+    let db = dir.path().join("chosen.db");
+    let db = db.to_str().expect("utf-8");
+    // Flags, and the variables set beside them.
+    type Case<'a> = (&'a [&'a str], Vec<(String, String)>);
+    let cases: [Case; 4] = [
+        // A URL left in the environment, and a run in memory.
+        (
+            &["--in-memory"],
+            vec![("ALPHAMOON_SANDBOX_DATABASE_URL".into(), unreachable.into())],
+        ),
+        // A variable that says "not in memory" chooses nothing.
+        (
+            &["--db", db],
+            vec![("ALPHAMOON_SANDBOX_IN_MEMORY".into(), "false".into())],
+        ),
+        // Memory chosen by a variable, a file by a flag.
+        (
+            &["--db", db],
+            vec![("ALPHAMOON_SANDBOX_IN_MEMORY".into(), "true".into())],
+        ),
+        // A pool size left in the environment does not stop SQLite.
+        (
+            &["--in-memory"],
+            vec![("ALPHAMOON_SANDBOX_DATABASE_POOL_SIZE".into(), "4".into())],
+        ),
+    ];
+    for (i, (args, env)) in cases.into_iter().enumerate() {
+        let mut args = args.to_vec();
+        args.extend(["--listen", "127.0.0.1:0"]);
+        let (mut server, url) = start_configured(&args, &env, &dir.path().join(format!("{i}.log")));
+        let ready = try_call(&url, "GET", "/_sandbox/readyz", None, None)
+            .await
+            .expect("answers");
+        assert_eq!(ready.status, 200, "{args:?} {env:?}");
+        server.kill().expect("kill");
+        server.wait().expect("wait");
+    }
+    assert!(
+        Path::new(db).exists(),
+        "--db won over the variables where it was given"
     );
 }

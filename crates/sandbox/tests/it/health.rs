@@ -3,11 +3,9 @@
 //! every other answer. Their 503 while PostgreSQL is down is tested in
 //! `server_wide::postgres_outage`.
 
-use std::process::Command;
-
 use crate::support;
 
-use crate::support::{BIN, KEYS, basic, call, sandbox_with};
+use crate::support::{KEYS, basic, call, sandbox_with};
 use alphamoon_sandbox::{ControlToken, JournalQuery, Settings};
 
 const HEALTHZ: &str = "/_sandbox/healthz";
@@ -67,14 +65,14 @@ async fn healthcheck_exits_0_for_a_ready_sandbox_and_1_otherwise() {
     let address = url.trim_start_matches("http://").to_owned();
     let port = address.rsplit(':').next().expect("port").to_owned();
 
-    let by_flag = Command::new(BIN)
+    let by_flag = crate::support::binary()
         .args(["healthcheck", "--listen", &address])
         .output()
         .expect("healthcheck");
     assert!(by_flag.status.success(), "{by_flag:?}");
     // As in a container: the server's own variable, with the address it
     // binds, which the check asks on loopback.
-    let by_variable = Command::new(BIN)
+    let by_variable = crate::support::binary()
         .arg("healthcheck")
         .env("ALPHAMOON_SANDBOX_LISTEN", format!("0.0.0.0:{port}"))
         .output()
@@ -83,7 +81,7 @@ async fn healthcheck_exits_0_for_a_ready_sandbox_and_1_otherwise() {
 
     server.kill().expect("kill");
     server.wait().expect("wait");
-    let refused = Command::new(BIN)
+    let refused = crate::support::binary()
         .args(["healthcheck", "--listen", &address, "--timeout-secs", "2"])
         .output()
         .expect("healthcheck");

@@ -1,157 +1,13 @@
-//! The flags of the command: where the state lives, and how to serve it.
+//! The flags of the serve command, and usage errors that say where a
+//! refused value came from.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use alphamoon_sandbox::{PgStore, RateLimit, SqliteStore, Store};
+use alphamoon_sandbox::RateLimit;
 use clap::Args;
 
-/// Where the state lives: a SQLite file (the default), memory, or a
-/// PostgreSQL database that several processes can share.
-#[derive(Debug, Args)]
-pub(crate) struct DatabaseArgs {
-    /// The SQLite database file; created if missing. It runs in WAL mode,
-    /// so `PATH-wal` and `PATH-shm` appear beside it.
-    #[arg(
-        long,
-        env = "ALPHAMOON_SANDBOX_DB",
-        value_name = "PATH",
-        default_value = "sandbox.db",
-        conflicts_with_all = ["in_memory", "database_url", "database_url_file"]
-    )]
-    pub(crate) db: PathBuf,
-
-    /// Keep everything in memory; it is gone when the server stops.
-    #[arg(
-        long,
-        env = "ALPHAMOON_SANDBOX_IN_MEMORY",
-        conflicts_with_all = ["database_url", "database_url_file"]
-    )]
-    pub(crate) in_memory: bool,
-
-    /// A PostgreSQL database to keep everything in, as
-    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, shared by every sandbox
-    /// process pointed at it. The schema is created or upgraded at start.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "ALPHAMOON_SANDBOX_DATABASE_URL",
-        hide_env_values = true,
-        // `VAR=$UNSET_VAR` must not pass for a URL, nor quietly leave
-        // each replica on a SQLite file of its own.
-        value_parser = clap::builder::NonEmptyStringValueParser::new(),
-        group = "postgres"
-    )]
-    pub(crate) database_url: Option<String>,
-
-    /// A file that holds the --database-url, for a URL with a password:
-    /// unlike a variable, a mounted file shows in no `podman inspect` or
-    /// `docker inspect`. Surrounding whitespace is ignored.
-    #[arg(
-        long,
-        env = "ALPHAMOON_SANDBOX_DATABASE_URL_FILE",
-        value_name = "PATH",
-        group = "postgres"
-    )]
-    pub(crate) database_url_file: Option<PathBuf>,
-
-    /// With --database-url or --database-url-file: the most connections this process opens to
-    /// PostgreSQL (1 to 1000).
-    #[arg(long, env = "ALPHAMOON_SANDBOX_DATABASE_POOL_SIZE", value_name = "N", default_value_t = alphamoon_sandbox::postgres::DEFAULT_POOL_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1000), requires = "postgres")]
-    pub(crate) database_pool_size: u64,
-}
-
-impl DatabaseArgs {
-    /// Whether the state lives in PostgreSQL.
-    pub(crate) fn on_postgres(&self) -> bool {
-        self.database_url.is_some() || self.database_url_file.is_some()
-    }
-
-    /// The PostgreSQL URL, from its flag or its file.
-    fn postgres_url(&self) -> Result<Option<String>, String> {
-        let Some(file) = &self.database_url_file else {
-            return Ok(self.database_url.clone());
-        };
-        // The file's content is a secret: no error repeats it.
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read the database URL from {}: {e}", file.display()))?;
-        let url = text.trim();
-        if url.is_empty() {
-            return Err(format!("{} holds no database URL", file.display()));
-        }
-        Ok(Some(url.to_owned()))
-    }
-
-    pub(crate) async fn open(&self) -> Result<Arc<dyn Store>, String> {
-        Ok(match &self.postgres_url()? {
-            Some(url) => {
-                let size = usize::try_from(self.database_pool_size).unwrap_or(usize::MAX);
-                // The URL may hold a password: it is never repeated.
-                Arc::new(
-                    PgStore::connect(url, size)
-                        .await
-                        .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))?,
-                )
-            }
-            None if self.in_memory => {
-                Arc::new(SqliteStore::in_memory().map_err(|e| e.to_string())?)
-            }
-            None => Arc::new(
-                SqliteStore::open(&self.db)
-                    .map_err(|e| format!("cannot open {}: {e}", self.db.display()))?,
-            ),
-        })
-    }
-
-    /// The paths a SQLite database on disk may occupy: the database and
-    /// the companions SQLite keeps beside it, both where `--db` names them
-    /// and where its symlinks lead (SQLite follows them, dangling or not).
-    /// None in memory or on PostgreSQL.
-    pub(crate) fn sqlite_files(&self) -> Vec<PathBuf> {
-        if self.in_memory || self.on_postgres() {
-            return Vec::new();
-        }
-        let mut files = Vec::new();
-        for db in in_resolved_dir(&self.db)
-            .into_iter()
-            .chain(followed(&self.db))
-        {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut name = db.clone().into_os_string();
-                name.push(suffix);
-                files.push(PathBuf::from(name));
-            }
-        }
-        files
-    }
-}
-
-/// `path` with its directory resolved and its last component as it is,
-/// which is what `rename` replaces. `None` if the directory is not there.
-pub(crate) fn in_resolved_dir(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?;
-    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
-    Some(
-        std::fs::canonicalize(dir.unwrap_or(Path::new(".")))
-            .ok()?
-            .join(name),
-    )
-}
-
-/// Where `path` leads once every symlink, the last one included, is
-/// followed, even to a file that is not there yet.
-pub(crate) fn followed(path: &Path) -> Option<PathBuf> {
-    let mut at = in_resolved_dir(path)?;
-    // As many links as Linux follows before it gives up.
-    for _ in 0..40 {
-        let Ok(target) = std::fs::read_link(&at) else {
-            return Some(at);
-        };
-        at = in_resolved_dir(&at.parent()?.join(target))?;
-    }
-    None
-}
+use crate::database::DatabaseArgs;
 
 /// Where the sandbox listens unless told otherwise.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -274,4 +130,50 @@ pub(crate) fn burst_range() -> clap::builder::RangedI64ValueParser<u32> {
 /// A limit from its two flags; a rate of 0 turns it off.
 pub(crate) fn rate_limit(per_second: f64, burst: u32) -> Option<RateLimit> {
     (per_second > 0.0).then_some(RateLimit { per_second, burst })
+}
+
+/// `result`'s value, or a usage error printed as clap would, and the exit.
+pub(crate) fn or_usage_error<T>(result: Result<T, clap::Error>, command: &clap::Command) -> T {
+    result.unwrap_or_else(|error| usage_error(&error, command))
+}
+
+/// Prints a usage error and exits as clap would, adding which variable a
+/// refused value came from: clap names only the flag, and a user who set
+/// the variable in a container's config would look for the flag in vain.
+fn usage_error(error: &clap::Error, command: &clap::Command) -> ! {
+    use clap::error::{ContextKind, ContextValue};
+    let _ = error.print();
+    for kind in [ContextKind::InvalidArg, ContextKind::PriorArg] {
+        if let Some(ContextValue::String(arg)) = error.get(kind)
+            && let Some(variable) = variable_behind(arg, command)
+        {
+            eprintln!("note: {arg} came from the variable {variable}");
+        }
+    }
+    std::process::exit(error.exit_code())
+}
+
+/// The variable that gave `arg` (`--name <VALUE>`, as clap shows it) its
+/// value: set, and the flag not on the command line.
+fn variable_behind(arg: &str, command: &clap::Command) -> Option<String> {
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let on_command_line = std::env::args()
+        .any(|given| given == format!("--{long}") || given.starts_with(&format!("--{long}=")));
+    if on_command_line {
+        return None;
+    }
+    let mut pending = vec![command];
+    while let Some(command) = pending.pop() {
+        let found = command
+            .get_arguments()
+            .find(|candidate| candidate.get_long() == Some(long))
+            .and_then(clap::Arg::get_env);
+        if let Some(variable) = found {
+            return std::env::var_os(variable)
+                .is_some()
+                .then(|| variable.to_string_lossy().into_owned());
+        }
+        pending.extend(command.get_subcommands());
+    }
+    None
 }

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 mod args;
 // The `ctl` subcommand, a client of the control plane.
 mod ctl;
+// Where the state lives: the flags that choose it, reconciled.
+mod database;
 // Fixtures files, read with their limits, for `--fixtures` and `ctl`.
 mod fixtures_file;
 // The `healthcheck` subcommand, for a container's HEALTHCHECK.
@@ -17,7 +19,8 @@ mod secret_files;
 // Serving: the descriptors, the store, the bootstrap and the signals.
 mod serve;
 
-use args::{DatabaseArgs, ServeArgs};
+use args::{ServeArgs, or_usage_error};
+use database::{Database, DatabaseArgs};
 
 // Serving a page allocates many small strings; under load glibc's malloc
 // and its arena locks took about a seventh of the sandbox's CPU time.
@@ -58,13 +61,13 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
-    /// Print a well-formed key derived from TEXT, the same for the same
-    /// TEXT, for a fixture's `secret`. Anyone who knows TEXT knows the key:
-    /// use it in tests only.
+    /// Print a well-formed key for a fixture's `secret`: derived from
+    /// TEXT, the same for the same TEXT, or without --seed a fresh random
+    /// one. Anyone who knows TEXT knows the key: use seeds in tests only.
     Make {
         /// The text the key is derived from.
         #[arg(long, value_name = "TEXT")]
-        seed: String,
+        seed: Option<String>,
     },
 }
 
@@ -86,7 +89,24 @@ enum OrgCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = <Cli as clap::CommandFactory>::command();
+    let matches = or_usage_error(command.clone().try_get_matches(), &command);
+    let cli = or_usage_error(
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches),
+        &command,
+    );
+    // Chosen before anything runs, so that two databases at once are a
+    // usage error like any other.
+    let database = match &cli.command {
+        None => Some(cli.serve.database.choose(&matches)),
+        Some(Command::Org(OrgCommand::Create { database, .. })) => matches
+            .subcommand_matches("org")
+            .and_then(|org| org.subcommand_matches("create"))
+            .map(|create| database.choose(create)),
+        Some(_) => None,
+    }
+    .transpose();
+    let database = or_usage_error(database, &command);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -98,19 +118,20 @@ fn main() -> ExitCode {
         .map_err(|e| e.to_string())
         .and_then(|runtime| {
             runtime.block_on(async {
-                match cli.command {
-                    Some(Command::Org(OrgCommand::Create {
-                        database,
-                        name,
-                        filler_keys,
-                    })) => create_org(&database, &name, filler_keys).await,
-                    Some(Command::Key(KeyCommand::Make { seed })) => {
-                        println!("{}", alphamoon_sandbox::keys::from_seed(&seed));
-                        Ok(())
+                match (cli.command, database) {
+                    (
+                        Some(Command::Org(OrgCommand::Create {
+                            name, filler_keys, ..
+                        })),
+                        Some(database),
+                    ) => create_org(&database, &name, filler_keys).await,
+                    (Some(Command::Key(KeyCommand::Make { seed })), _) => make_key(seed.as_deref()),
+                    (Some(Command::Ctl(args)), _) => ctl::run(args).await,
+                    (Some(Command::Healthcheck(args)), _) => healthcheck::run(args).await,
+                    (None, Some(database)) => serve::serve(cli.serve, database).await,
+                    (Some(Command::Org(_)) | None, None) => {
+                        unreachable!("a database is chosen for every command that opens one")
                     }
-                    Some(Command::Ctl(args)) => ctl::run(args).await,
-                    Some(Command::Healthcheck(args)) => healthcheck::run(args).await,
-                    None => serve::serve(cli.serve).await,
                 }
             })
         });
@@ -123,7 +144,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn create_org(database: &DatabaseArgs, name: &str, filler_keys: usize) -> Result<(), String> {
+/// Prints a key for a fixture: derived from `seed`, or fresh and random.
+fn make_key(seed: Option<&str>) -> Result<(), String> {
+    let key = match seed {
+        Some(seed) => alphamoon_sandbox::keys::from_seed(seed),
+        None => alphamoon_sandbox::keys::new_secret().map_err(|e| e.to_string())?,
+    };
+    println!("{key}");
+    Ok(())
+}
+
+async fn create_org(database: &Database, name: &str, filler_keys: usize) -> Result<(), String> {
     let store = database.open().await?;
     let (org, secret) = alphamoon_sandbox::create_org(store.as_ref(), name)
         .await

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use alphamoon_sandbox::{ConnectionLimits, ControlToken, Sandbox, Settings, Store};
 
-use crate::args::{DatabaseArgs, ServeArgs, in_resolved_dir, rate_limit};
+use crate::args::{ServeArgs, rate_limit};
+use crate::database::{Database, in_resolved_dir};
 use crate::fixtures_file;
 use crate::secret_files::{control_token, sync_parent, write_pending};
 
@@ -19,17 +20,10 @@ pub(crate) const RESERVED_FDS: u64 = 64;
 /// checks that `max_connections`, with the database's own connections,
 /// fits under it. Otherwise the cap would not protect anything: accept
 /// would fail for want of descriptors first.
-pub(crate) fn check_descriptors(
-    max_connections: u64,
-    database: &DatabaseArgs,
-) -> Result<(), String> {
+pub(crate) fn check_descriptors(max_connections: u64, database: &Database) -> Result<(), String> {
     let limit = rlimit::increase_nofile_limit(u64::MAX)
         .map_err(|e| format!("cannot read the open-file limit: {e}"))?;
-    let pool = if database.on_postgres() {
-        database.database_pool_size
-    } else {
-        0
-    };
+    let pool = database.pool_size();
     let needed = max_connections
         .saturating_add(pool)
         .saturating_add(RESERVED_FDS);
@@ -47,13 +41,13 @@ pub(crate) fn check_descriptors(
     Ok(())
 }
 
-pub(crate) async fn serve(args: ServeArgs) -> Result<(), String> {
-    check_descriptors(args.max_connections, &args.database)?;
+/// Serves with `args` from `database`, the one their flags chose.
+pub(crate) async fn serve(args: ServeArgs, database: Database) -> Result<(), String> {
+    check_descriptors(args.max_connections, &database)?;
     // The key is renamed into place over whatever is there: over the
     // database, that would destroy it.
     if let Some(key_file) = &args.bootstrap_key_file
-        && in_resolved_dir(key_file)
-            .is_some_and(|file| args.database.sqlite_files().contains(&file))
+        && in_resolved_dir(key_file).is_some_and(|file| database.sqlite_files().contains(&file))
     {
         return Err(format!(
             "--bootstrap-key-file {} is the database or one of its files; choose another path",
@@ -72,7 +66,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), String> {
         .as_deref()
         .map(fixtures_file::read)
         .transpose()?;
-    let store = args.database.open().await?;
+    let store = database.open().await?;
     if let (Some(path), Some(document)) = (&args.fixtures, &fixtures) {
         let loaded = alphamoon_sandbox::load_fixtures(store.as_ref(), document, true)
             .await

@@ -188,7 +188,7 @@ async fn readiness_is_503_while_the_database_is_down_and_liveness_stays_200() {
     let _running = Killed(vec![child]);
     let address = url.trim_start_matches("http://").to_owned();
     let healthcheck = || {
-        Command::new(support::BIN)
+        crate::support::binary()
             .args(["healthcheck", "--listen", &address])
             .output()
             .expect("healthcheck")

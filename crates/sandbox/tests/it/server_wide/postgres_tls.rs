@@ -430,7 +430,7 @@ fn bad_tls_parameters_stop_the_binary_and_say_why() {
             "cannot read the sslrootcert file /nonexistent/ca.pem",
         ),
     ] {
-        let output = Command::new(support::BIN)
+        let output = crate::support::binary()
             .args(["--listen", "127.0.0.1:0", "--database-url"])
             .arg(format!("{base}?{query}"))
             .output()

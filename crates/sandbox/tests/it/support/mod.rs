@@ -516,6 +516,26 @@ fn start_serving(
     start_serving_with(args, log, &[])
 }
 
+/// The binary, as a command to run, without the `ALPHAMOON_SANDBOX_*`
+/// variables of whoever runs the tests.
+pub fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    isolated(&mut command);
+    command
+}
+
+/// `command` without the `ALPHAMOON_SANDBOX_*` variables of whoever runs
+/// the tests: the binary reads every flag from one, so a URL left in a
+/// developer's shell would otherwise steer the test.
+pub fn isolated(command: &mut std::process::Command) -> &mut std::process::Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ALPHAMOON_SANDBOX_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Starts the binary on SQLite at `db`, as [`start_binary`] does, with
 /// `env` set for it (`RUST_LOG`, say).
 pub fn start_binary_with_env(
@@ -534,6 +554,22 @@ fn start_serving_with(
     log: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
+    spawn_listening(
+        binary()
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied()),
+        log,
+    )
+}
+
+/// Spawns `command`, a sandbox that serves, with its stderr appended to
+/// `log`, and waits for its `listening on` line; returns the process and
+/// its URL, which must be on 127.0.0.1.
+pub fn spawn_listening(
+    command: &mut std::process::Command,
+    log: &std::path::Path,
+) -> (std::process::Child, String) {
     use std::io::BufRead as _;
 
     let stderr = std::fs::OpenOptions::new()
@@ -541,10 +577,7 @@ fn start_serving_with(
         .append(true)
         .open(log)
         .expect("stderr log");
-    let mut child = std::process::Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .envs(env.iter().copied())
+    let mut child = command
         .stdout(std::process::Stdio::piped())
         .stderr(stderr)
         .spawn()
