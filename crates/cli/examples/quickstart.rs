@@ -103,12 +103,11 @@ async fn main() -> Result<()> {
         5,
         "Rotate the uploader key: same name and scopes, new secret",
     );
-    // Ids are read as any string but sent only in the `ApiKeyId` form, so
-    // the id is checked before the rotation starts, not halfway through.
-    let uploader_id: types::ApiKeyId = uploader.id.parse()?;
+    // The id as the listed key carries it; the rotation checks it before
+    // it creates anything.
     let rotation = admin
         .rotate_api_key(
-            &uploader_id,
+            &uploader.id,
             chrono::Utc::now() + chrono::Duration::days(90),
         )
         .await?;

@@ -112,6 +112,11 @@ pub(crate) enum KeysCommand {
         /// Page through every key.
         #[arg(long, conflicts_with = "offset")]
         all: bool,
+        /// Only the active keys that expire within DURATION from now on
+        /// this machine's clock, e.g. `30d`, `12w`, `36h`; pages through
+        /// every key, like --all.
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime, conflicts_with = "offset")]
+        expiring_within: Option<chrono::Duration>,
         /// How many keys to skip.
         #[arg(long, default_value_t = 0)]
         offset: u64,

@@ -9,7 +9,7 @@ mod output;
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
-use alphamoon_client::{Client, Error, RotateError, Scope, ScopeGroup, types};
+use alphamoon_client::{ApiKeyStatus, Client, Error, RotateError, Scope, ScopeGroup, types};
 use clap::{CommandFactory as _, Parser as _};
 use futures_util::TryStreamExt as _;
 
@@ -84,9 +84,15 @@ fn run_keys(global: &args::Global, command: KeysCommand) -> Result<(), Failure> 
                 scope_groups,
                 expiry,
             } => create(&client, format, name, &scopes, &scope_groups, &expiry).await,
-            KeysCommand::List { all, offset, limit } => {
-                list(&client, format, all, offset, limit).await
-            }
+            KeysCommand::List {
+                all,
+                expiring_within,
+                offset,
+                limit,
+            } => match expiring_within {
+                Some(within) => expiring(&client, format, within, limit).await,
+                None => list(&client, format, all, offset, limit).await,
+            },
             KeysCommand::Delete { id, yes } => delete(&client, format, &id, yes).await,
             KeysCommand::Rotate { id, expires_in } => {
                 rotate(&client, format, &id, expires_in).await
@@ -187,6 +193,27 @@ async fn list(
     Ok(())
 }
 
+/// Every active key that expires within `within` from now.
+async fn expiring(
+    client: &Client,
+    format: Output,
+    within: chrono::Duration,
+    limit: u64,
+) -> Result<(), Failure> {
+    let until = chrono::Utc::now()
+        .checked_add_signed(within)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    let keys: Vec<types::ApiKey> = client
+        .list_all_api_keys(limit)
+        .try_filter(|key| {
+            std::future::ready(key.status == ApiKeyStatus::Active && key.exp <= until)
+        })
+        .try_collect()
+        .await?;
+    output::keys(format, &keys, None);
+    Ok(())
+}
+
 async fn delete(client: &Client, format: Output, id: &str, yes: bool) -> Result<(), Failure> {
     let id = key_id(id)?;
     if !yes {
@@ -224,9 +251,8 @@ async fn rotate(
     id: &str,
     lifetime: chrono::Duration,
 ) -> Result<(), Failure> {
-    let id = key_id(id)?;
     let exp = chrono::Utc::now() + lifetime;
-    match client.rotate_api_key(&id, exp).await {
+    match client.rotate_api_key(id, exp).await {
         Ok(rotation) => {
             output::rotated(format, &rotation.created, Some(&rotation.deleted));
             Ok(())
@@ -245,6 +271,7 @@ async fn rotate(
                 old.as_str()
             )))
         }
+        Err(invalid @ RotateError::InvalidId(_)) => Err(Failure::Usage(invalid.to_string())),
         Err(other) => Err(Failure::Api(other.to_string())),
     }
 }

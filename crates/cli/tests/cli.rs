@@ -465,6 +465,9 @@ async fn failures_exit_1_for_the_api_and_2_for_usage() {
 
     // Not a key id at all, and delete without --yes off a terminal.
     assert_failure(&env.run(&["keys", "delete", "nope", "--yes"]).await, 2);
+    // The client checks a rotated id itself, before it lists or creates.
+    let message = assert_failure(&env.run(&["keys", "rotate", "nope"]).await, 2);
+    assert!(message.contains("`nope` is not a key id"), "{message}");
     let message = assert_failure(
         &env.run(&["keys", "delete", "0123456789abcdef0123456789abcdef"])
             .await,
@@ -691,4 +694,86 @@ async fn help_of_every_command_is_pinned() {
         };
         insta::assert_snapshot!(format!("help_{name}"), text(&output.stdout));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_within_lists_the_active_keys_that_expire_in_the_window() {
+    let env = Env::new().await;
+    let org = env.org().await;
+    let now = Utc::now().timestamp();
+    for (name, exp) in [
+        ("gone", now - 60),
+        ("in a day", now + 86_400),
+        ("in four weeks", now + 28 * 86_400),
+        ("in ninety days", now + 90 * 86_400),
+    ] {
+        issue_key(
+            env.sandbox.store(),
+            &org,
+            name,
+            &[Scope::WorkspaceFileUpload],
+            exp,
+        )
+        .await
+        .expect("key");
+    }
+    let names = |listed: &Value| -> Vec<String> {
+        let mut names: Vec<String> = listed
+            .as_array()
+            .expect("a JSON array of keys")
+            .iter()
+            .filter_map(|k| k["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+    // Paged one key at a time, so that the filter sees every page.
+    let month = env
+        .json(&[
+            "keys",
+            "list",
+            "--expiring-within",
+            "30d",
+            "--limit",
+            "1",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(names(&month["apiKeys"]), ["in a day", "in four weeks"]);
+    let week = env
+        .json(&[
+            "keys",
+            "list",
+            "--expiring-within",
+            "1w",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(names(&week["apiKeys"]), ["in a day"]);
+    // The admin key lives a year.
+    let years = env
+        .json(&[
+            "keys",
+            "list",
+            "--expiring-within",
+            "400d",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(years["apiKeys"].as_array().expect("keys").len(), 4);
+
+    for bad in ["0d", "30", "soon"] {
+        assert_failure(
+            &env.run(&["keys", "list", "--expiring-within", bad]).await,
+            2,
+        );
+    }
+    assert_failure(
+        &env.run(&["keys", "list", "--expiring-within", "30d", "--offset", "5"])
+            .await,
+        2,
+    );
 }

@@ -19,6 +19,9 @@ pub struct Rotation {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RotateError {
+    /// The id is not one the API could be sent (32 lowercase hex digits);
+    /// nothing was sent.
+    InvalidId(String),
     /// The old key could not be looked up; nothing changed.
     Lookup(Error),
     /// No key with this id exists in the organization; nothing changed.
@@ -40,6 +43,9 @@ pub enum RotateError {
 impl fmt::Display for RotateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::InvalidId(id) => {
+                write!(f, "`{id}` is not a key id (32 lowercase hex digits)")
+            }
             Self::Lookup(e) => write!(f, "cannot look up the key to rotate: {e}"),
             Self::NotFound(id) => write!(f, "no API key with id `{}`", id.as_str()),
             Self::Create(e) => write!(f, "cannot create the new key, old key unchanged: {e}"),
@@ -67,14 +73,19 @@ impl Client {
     /// create changes nothing; a failed delete leaves both keys and hands
     /// back the new one in [`RotateError::Delete`].
     ///
-    /// A listed or created key carries its `id` as a plain string; parse it
-    /// into a [`types::ApiKeyId`] first (`key.id.parse()`), so that an id the
-    /// delete could not send is refused before anything is created.
+    /// `id` is taken as a listed or created key carries it, a plain
+    /// string (`&key.id`), or as a [`types::ApiKeyId`] (`&id`). It is
+    /// checked first: an id the delete could not send is refused with
+    /// [`RotateError::InvalidId`] before anything is created.
     pub async fn rotate_api_key(
         &self,
-        id: &types::ApiKeyId,
+        id: &str,
         exp: chrono::DateTime<chrono::Utc>,
     ) -> Result<Rotation, RotateError> {
+        let id: types::ApiKeyId = id
+            .parse()
+            .map_err(|_| RotateError::InvalidId(id.to_owned()))?;
+        let id = &id;
         let matching = self
             .list_all_api_keys(100)
             .try_filter(|key| std::future::ready(key.id == id.as_str()));

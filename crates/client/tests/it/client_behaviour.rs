@@ -597,3 +597,42 @@ async fn a_problem_body_with_fewer_members_is_still_an_api_error() {
         assert_eq!(err.to_string(), shown);
     }
 }
+
+#[tokio::test]
+async fn rotate_takes_a_listed_keys_id_and_refuses_a_bad_one_before_sending() {
+    // The old key is listed; the create and the delete then succeed.
+    let server = Server::start(|seen, _| match seen.method.as_str() {
+        "GET" => json(200, page_json(&[key_json(7)], 0, 100, 1)),
+        "POST" => json(201, created_json()),
+        _ => json(200, "\"string\""),
+    })
+    .await;
+    let admin = client(&server);
+    let page = admin
+        .list_api_keys()
+        .send()
+        .await
+        .expect("list")
+        .into_inner();
+    let listed = &page.api_keys[0];
+    let rotation = admin
+        .rotate_api_key(&listed.id, chrono::Utc::now() + chrono::Duration::days(30))
+        .await
+        .expect("rotated");
+    assert_eq!(rotation.deleted.as_str(), listed.id);
+    let methods: Vec<String> = server.seen().into_iter().map(|s| s.method).collect();
+    assert_eq!(methods, ["GET", "GET", "POST", "DELETE"]);
+
+    for bad in ["", "0123", "0123456789ABCDEF0123456789ABCDEF", "../../keys"] {
+        let server = Server::start(|_, _| json(500, "{}")).await;
+        let refused = client(&server)
+            .rotate_api_key(bad, chrono::Utc::now() + chrono::Duration::days(30))
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&refused, alphamoon_client::RotateError::InvalidId(id) if id == bad),
+            "{refused:?}"
+        );
+        assert!(server.seen().is_empty(), "{bad:?}: nothing is sent");
+    }
+}

@@ -185,10 +185,7 @@ async fn a_delete_whose_answer_is_dropped_is_done_when_its_retry_finds_the_key_g
         .expect("create");
     let fault = add_fault(&sandbox, lost_answer.clone()).await;
     let rotation = client
-        .rotate_api_key(
-            &old.id.parse().expect("id"),
-            Utc::now() + Duration::hours(2),
-        )
+        .rotate_api_key(&old.id, Utc::now() + Duration::hours(2))
         .await
         .expect("the rotation is reported done");
     assert_eq!(rotation.deleted.as_str(), old.id);
