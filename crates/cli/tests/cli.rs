@@ -630,7 +630,8 @@ async fn rotate_with_a_failing_delete_keeps_the_old_key_and_says_so() {
         .store()
         .list_keys(&org, 0, 100)
         .await
-        .expect("list");
+        .expect("list")
+        .expect("the org exists");
     assert_eq!(total, 3, "admin, old and new");
     assert!(keys.iter().any(|k| k.id == old.id));
 }
@@ -668,7 +669,8 @@ async fn rotate_with_a_failing_create_deletes_nothing() {
         .store()
         .list_keys(&org, 0, 100)
         .await
-        .expect("list");
+        .expect("list")
+        .expect("the org exists");
     assert!(keys.iter().any(|k| k.id == old.id));
 }
 

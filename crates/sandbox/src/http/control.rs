@@ -20,16 +20,19 @@ use tower_http::limit::RequestBodyLimitLayer;
 use super::problem::Problem;
 use super::response::json;
 use super::state::AppState;
-use super::{control_request, request};
+use super::vendor::listed;
+use super::{control_request, request, vendor_request};
 use crate::control_client::types;
 use crate::model::fields;
 use crate::model::fixtures::MAX_FIXTURES_BYTES;
+use crate::model::org::could_be_org_id;
 
 /// The control plane's routes, relative to `/_sandbox/v1`.
 pub(super) fn router(body_limit: usize) -> Router<Arc<AppState>> {
     Router::new()
         .route("/reset", post(reset))
-        .route("/orgs", post(create_org))
+        .route("/orgs", post(create_org).get(list_orgs))
+        .route("/orgs/{org_id}/keys", get(list_org_keys))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route(
             "/faults",
@@ -114,6 +117,69 @@ async fn create_org(
             org_id: org.id,
             name: org.name,
             admin_key: types::ApiKeySecret(admin_key),
+        },
+    ))
+}
+
+/// `listSandboxOrgs`.
+async fn list_orgs(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let (offset, limit) = vendor_request::page_params(query.as_deref())?;
+    let (orgs, total) = state.store.list_orgs(offset, limit).await?;
+    Ok(json(
+        StatusCode::OK,
+        &types::SandboxOrgList {
+            orgs: orgs
+                .into_iter()
+                .map(|(org, key_count)| types::ListedOrg {
+                    org_id: org.id,
+                    name: org.name,
+                    key_count,
+                })
+                .collect(),
+            pagination: types::Pagination {
+                offset,
+                limit,
+                total,
+            },
+        },
+    ))
+}
+
+/// `listSandboxOrgKeys`: the page the vendor API would list to a key of
+/// the organization, built by the vendor API's own code, so that the two
+/// show a key alike.
+async fn list_org_keys(
+    State(state): State<Arc<AppState>>,
+    _: Controller,
+    org_id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    let (offset, limit) = vendor_request::page_params(query.as_deref())?;
+    let no_such_org = || Problem::new(StatusCode::NOT_FOUND, "No organization has this id.");
+    let Some(org_id) = org_id
+        .ok()
+        .map(|Path(id)| id)
+        .filter(|id| could_be_org_id(id))
+    else {
+        return Err(no_such_org());
+    };
+    let Some((keys, total)) = state.store.list_keys(&org_id, offset, limit).await? else {
+        return Err(no_such_org());
+    };
+    let now = state.controls.clock().await?.now.timestamp();
+    Ok(json(
+        StatusCode::OK,
+        &alphamoon_client::types::ApiKeyList {
+            api_keys: keys.into_iter().map(|key| listed(key, now)).collect(),
+            pagination: alphamoon_client::types::Pagination {
+                offset,
+                limit,
+                total,
+            },
         },
     ))
 }

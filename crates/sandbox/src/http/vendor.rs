@@ -89,10 +89,13 @@ pub(super) async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let (offset, limit) = vendor_request::page_params(query.as_deref())?;
+    // The caller's organization is gone only if a reset came after the
+    // key was read: its page is empty.
     let (keys, total) = state
         .store
         .list_keys(&caller.key.org_id, offset, limit)
-        .await?;
+        .await?
+        .unwrap_or_default();
     let now = caller.now().timestamp();
     let page = types::ApiKeyList {
         api_keys: keys.into_iter().map(|k| listed(k, now)).collect(),
@@ -144,7 +147,7 @@ fn timestamp(seconds: i64) -> DateTime<Utc> {
 }
 
 /// The listed form of a stored key, as the client crate's type.
-fn listed(key: StoredKey, now: i64) -> types::ApiKey {
+pub(super) fn listed(key: StoredKey, now: i64) -> types::ApiKey {
     types::ApiKey {
         status: if key.exp <= now {
             ApiKeyStatus::Expired

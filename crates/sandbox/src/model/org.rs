@@ -74,6 +74,14 @@ pub(crate) fn admin_key_exp(now: DateTime<Utc>) -> i64 {
         .saturating_add(ADMIN_KEY_LIFETIME.as_secs() as i64)
 }
 
+/// Whether `id` could name an organization: 1 to 255 characters, none of
+/// them control characters, as every id the sandbox makes is. Any other
+/// string names none, and need not reach the store, where a NUL byte is
+/// an error rather than a miss.
+pub(crate) fn could_be_org_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= 255 && !id.chars().any(char::is_control)
+}
+
 /// A new organization with a fresh id, and its first admin key, which
 /// holds every scope. Every way an organization is made comes here.
 pub(crate) fn new_org(name: &str, now: DateTime<Utc>) -> Result<(Org, StoredKey), Unmade> {

@@ -103,13 +103,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'_, (Result<bool, ControlRefusal>, ControlState)>;
 
     /// One page of an organization's keys ordered by creation time then id,
-    /// and how many keys it holds in all, read at one instant.
+    /// and how many keys it holds in all, read at one instant; `None` if no
+    /// organization has this id.
     fn list_keys<'a>(
         &'a self,
         org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)>;
+    ) -> StoreFuture<'a, Option<(Vec<StoredKey>, u64)>>;
+
+    /// One page of the organizations ordered by name then id, each with
+    /// how many keys it holds, and how many organizations there are in
+    /// all, read at one instant.
+    fn list_orgs(&self, offset: u64, limit: u64) -> StoreFuture<'_, (Vec<(Org, u64)>, u64)>;
 
     /// Deletes a key of the organization if `caller` still may; `false` if
     /// the organization has no such key.

@@ -1210,7 +1210,11 @@ async fn no_entry_point_makes_a_key_that_expires_after_the_year_9999() {
     assert_eq!(issued.expect_err("refused").field(), Some("exp"));
 
     // The admin key expired with the freeze, so the store is asked.
-    let (keys, total) = store.list_keys(&org_id, 0, 100).await.expect("list");
+    let (keys, total) = store
+        .list_keys(&org_id, 0, 100)
+        .await
+        .expect("list")
+        .expect("the org exists");
     assert_eq!(total, 1, "only the first admin key: {keys:?}");
     let reset = call(&sandbox, "POST", RESET, Some(&control), None).await;
     assert_eq!(reset.status, 204, "{}", reset.body);

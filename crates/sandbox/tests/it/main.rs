@@ -19,6 +19,7 @@ mod binary;
 mod connections;
 mod control;
 mod control_client_surface;
+mod control_orgs;
 mod environment;
 mod health;
 mod replicas;

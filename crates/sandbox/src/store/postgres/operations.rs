@@ -6,7 +6,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::model::control_state::{ControlCommand, ControlRefusal, ControlState};
 use crate::model::keys::SecretHash;
-use crate::model::org::StoredKey;
+use crate::model::org::{Org, StoredKey};
 use crate::model::rate_limit::RateLimit;
 use crate::store::columns::{KEY_COLUMNS, scopes_to_column};
 use crate::store::contract::{Acting, SeededOrg, Store, Write};
@@ -168,7 +168,7 @@ impl Store for PgStore {
         org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
+    ) -> StoreFuture<'a, Option<(Vec<StoredKey>, u64)>> {
         Box::pin(async move {
             let client = self.client().await?;
             // The count and the page in one statement: one snapshot, so
@@ -197,13 +197,59 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(pg_error)?;
-            let total = rows.first().map_or(0, |row| row.get::<_, i64>(0));
+            // No row at all: no such organization.
+            let Some(total) = rows.first().map(|row| row.get::<_, i64>(0)) else {
+                return Ok(None);
+            };
             let keys = rows
                 .iter()
                 .filter(|row| row.get::<_, Option<&str>>(1).is_some())
                 .map(|row| key_from_row(row, 1))
                 .collect();
-            Ok((keys, u64::try_from(total).unwrap_or(0)))
+            Ok(Some((keys, u64::try_from(total).unwrap_or(0))))
+        })
+    }
+
+    fn list_orgs(&self, offset: u64, limit: u64) -> StoreFuture<'_, (Vec<(Org, u64)>, u64)> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            // The count and the page in one statement, so that `total`
+            // matches the page; one row even when the page is empty.
+            let statement = client
+                .prepare_cached(
+                    "SELECT t.total, o.id, o.name, o.key_count
+                     FROM (SELECT count(*) AS total FROM orgs) t
+                     LEFT JOIN LATERAL (
+                         SELECT id, name, key_count FROM orgs
+                         ORDER BY name, id LIMIT $1 OFFSET $2
+                     ) o ON true
+                     ORDER BY o.name, o.id",
+                )
+                .await
+                .map_err(pg_error)?;
+            let rows = client
+                .query(
+                    &statement,
+                    &[
+                        &i64::try_from(limit).unwrap_or(i64::MAX),
+                        &i64::try_from(offset).unwrap_or(i64::MAX),
+                    ],
+                )
+                .await
+                .map_err(pg_error)?;
+            let total = rows.first().map_or(0, |row| row.get::<_, i64>(0));
+            let orgs = rows
+                .iter()
+                .filter_map(|row| {
+                    let id: String = row.get::<_, Option<String>>(1)?;
+                    let org = Org {
+                        id,
+                        name: row.get(2),
+                    };
+                    Some((org, u64::try_from(row.get::<_, i64>(3)).unwrap_or(0)))
+                })
+                .collect();
+            Ok((orgs, u64::try_from(total).unwrap_or(0)))
         })
     }
 

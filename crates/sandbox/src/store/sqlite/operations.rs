@@ -9,7 +9,7 @@ use super::error::db_error;
 use super::reads;
 use crate::model::control_state::{ControlCommand, ControlRefusal, ControlState};
 use crate::model::keys::SecretHash;
-use crate::model::org::StoredKey;
+use crate::model::org::{Org, StoredKey};
 use crate::store::contract::{Acting, SeededOrg, Store, Write};
 use crate::store::error::{StoreError, StoreFuture};
 
@@ -77,9 +77,13 @@ impl Store for SqliteStore {
         org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
+    ) -> StoreFuture<'a, Option<(Vec<StoredKey>, u64)>> {
         let org_id = org_id.to_owned();
         self.read(move |conn| reads::list_keys(conn, &org_id, offset, limit))
+    }
+
+    fn list_orgs(&self, offset: u64, limit: u64) -> StoreFuture<'_, (Vec<(Org, u64)>, u64)> {
+        self.read(move |conn| reads::list_orgs(conn, offset, limit))
     }
 
     fn delete_key<'a>(

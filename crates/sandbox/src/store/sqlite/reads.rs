@@ -7,7 +7,7 @@ use super::db::key_from_row;
 use super::error::db_error;
 use crate::model::control_state::ControlState;
 use crate::model::keys::SecretHash;
-use crate::model::org::StoredKey;
+use crate::model::org::{Org, StoredKey};
 use crate::store::columns::KEY_COLUMNS;
 use crate::store::error::StoreError;
 
@@ -46,23 +46,26 @@ pub(super) fn control_state(conn: &Connection) -> Result<ControlState, StoreErro
     ControlState::from_column(state.as_deref())
 }
 
-/// One page of an organization's keys, and how many it has.
+/// One page of an organization's keys, and how many it has; `None` if
+/// there is no such organization.
 pub(super) fn list_keys(
     conn: &Connection,
     org_id: &str,
     offset: u64,
     limit: u64,
-) -> Result<(Vec<StoredKey>, u64), StoreError> {
+) -> Result<Option<(Vec<StoredKey>, u64)>, StoreError> {
     // Both reads in one transaction, so `total` matches the page.
     conn.prepare_cached("BEGIN")
         .and_then(|mut s| s.execute([]))
         .map_err(db_error)?;
     let result = (|| {
-        let total: i64 = conn
+        let Some(total) = conn
             .prepare_cached("SELECT key_count FROM orgs WHERE id = ?1")?
-            .query_row(params![org_id], |row| row.get(0))
+            .query_row(params![org_id], |row| row.get::<_, i64>(0))
             .optional()?
-            .unwrap_or(0);
+        else {
+            return Ok(None);
+        };
         let keys = conn
             .prepare_cached(&format!(
                 "SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1
@@ -77,7 +80,50 @@ pub(super) fn list_keys(
                 key_from_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((keys, u64::try_from(total).unwrap_or(0)))
+        Ok(Some((keys, u64::try_from(total).unwrap_or(0))))
+    })();
+    conn.prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+        .map_err(db_error)?;
+    result.map_err(db_error)
+}
+
+/// One page of the organizations by name then id, with their key counts,
+/// and how many there are.
+pub(super) fn list_orgs(
+    conn: &Connection,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<(Org, u64)>, u64), StoreError> {
+    // Both reads in one transaction, so `total` matches the page.
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut s| s.execute([]))
+        .map_err(db_error)?;
+    let result = (|| {
+        let total: i64 = conn
+            .prepare_cached("SELECT count(*) FROM orgs")?
+            .query_row([], |row| row.get(0))?;
+        let orgs = conn
+            .prepare_cached(
+                "SELECT id, name, key_count FROM orgs ORDER BY name, id LIMIT ?1 OFFSET ?2",
+            )?
+            .query_map(
+                params![
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    i64::try_from(offset).unwrap_or(i64::MAX)
+                ],
+                |row| {
+                    Ok((
+                        Org {
+                            id: row.get(0)?,
+                            name: row.get(1)?,
+                        },
+                        u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    ))
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((orgs, u64::try_from(total).unwrap_or(0)))
     })();
     conn.prepare_cached("COMMIT")
         .and_then(|mut s| s.execute([]))

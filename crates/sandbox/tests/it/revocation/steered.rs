@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use alphamoon_sandbox::keys::SecretHash;
 use alphamoon_sandbox::store::{Acting, ControlCommand, ControlRefusal, ControlState, Write};
-use alphamoon_sandbox::{Store, StoreFuture, StoredKey};
+use alphamoon_sandbox::{Org, Store, StoreFuture, StoredKey};
 use tokio::sync::{mpsc, watch};
 
 use crate::support;
@@ -94,8 +94,11 @@ impl Store for Steered {
         org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> StoreFuture<'a, (Vec<StoredKey>, u64)> {
+    ) -> StoreFuture<'a, Option<(Vec<StoredKey>, u64)>> {
         self.inner.list_keys(org_id, offset, limit)
+    }
+    fn list_orgs(&self, offset: u64, limit: u64) -> StoreFuture<'_, (Vec<(Org, u64)>, u64)> {
+        self.inner.list_orgs(offset, limit)
     }
     fn insert_key_as<'a>(
         &'a self,
