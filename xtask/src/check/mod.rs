@@ -1,5 +1,6 @@
 //! `cargo xtask check`: proves the spec sound and every derived file
-//! current, and holds the Rust sources to their layers and length.
+//! current, holds the Rust sources to their layers and length, and the
+//! README and guides to links that lead somewhere.
 //!
 //! Each finding in a spec names the JSON pointer of the offending node, so
 //! that it can be found in the YAML and in the published JSON alike; each
@@ -7,6 +8,7 @@
 
 mod enums;
 mod layers;
+mod links;
 mod long_files;
 mod operations;
 mod request_dates;
@@ -54,12 +56,30 @@ impl Findings {
 
 /// Runs every lint and the drift check, printing each finding.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
-    let specs = check_specs(root);
-    let sources = check_sources(root);
-    match (specs, sources) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
-        (Err(specs), Err(sources)) => Err(format!("{specs}; {sources}")),
+    let failures: Vec<String> = [check_specs(root), check_sources(root), check_links(root)]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// The rule on the prose: every relative link in the README and `docs/`
+/// leads somewhere.
+fn check_links(root: &Path) -> Result<(), String> {
+    let broken = links::check(root)?;
+    for link in &broken {
+        eprintln!("{link}");
+    }
+    match broken.len() {
+        0 => {
+            println!("every relative link in the README and docs/ leads somewhere");
+            Ok(())
+        }
+        n => Err(format!("{n} broken link(s) in the README or docs/")),
     }
 }
 
