@@ -91,4 +91,23 @@ async fn healthcheck_exits_0_for_a_ready_sandbox_and_1_otherwise() {
         stderr.contains("not ready") && stderr.contains(&address),
         "{stderr}"
     );
+
+    // A server that takes the connection and never answers: the check
+    // gives up after its timeout instead of hanging the runtime's probe.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_address = silent.local_addr().expect("address").to_string();
+    let held = crate::support::binary()
+        .args([
+            "healthcheck",
+            "--listen",
+            &silent_address,
+            "--timeout-secs",
+            "1",
+        ])
+        .output()
+        .expect("healthcheck");
+    assert_eq!(held.status.code(), Some(1), "{held:?}");
+    let stderr = String::from_utf8_lossy(&held.stderr);
+    assert!(stderr.contains("did not answer in time"), "{stderr}");
+    drop(silent);
 }

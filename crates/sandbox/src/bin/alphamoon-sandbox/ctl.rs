@@ -302,6 +302,9 @@ pub(crate) async fn failed(error: progenitor_client::Error<ByteStream>) -> Strin
                 .unwrap_or_default();
             format!("the sandbox answered {status}: {detail}")
         }
+        progenitor_client::Error::CommunicationError(e) if e.is_timeout() => {
+            "the sandbox did not answer in time".to_owned()
+        }
         progenitor_client::Error::CommunicationError(e) => {
             format!("cannot reach the sandbox: {}", e.without_url())
         }
