@@ -4,8 +4,7 @@
 
 use crate::support;
 
-use crate::support::{KEYS, basic, call, sandbox_with};
-use alphamoon_sandbox::{ControlToken, Settings};
+use crate::support::{KEYS, basic, call};
 use serde_json::json;
 
 const TOKEN: &str = "amc_test-token-0123456789";
@@ -18,13 +17,7 @@ fn bearer(token: &str) -> String {
 
 /// A sandbox with the control plane on, and its first org's admin key.
 async fn controlled() -> (alphamoon_sandbox::Sandbox, String) {
-    sandbox_with(Settings {
-        rate_limit: None,
-        org_rate_limit: None,
-        control_token: Some(ControlToken::new(TOKEN)),
-        ..Settings::default()
-    })
-    .await
+    support::controlled_by(TOKEN).await
 }
 
 fn org_body(name: &str) -> Option<(&'static str, String)> {

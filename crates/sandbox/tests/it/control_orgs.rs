@@ -4,8 +4,7 @@
 
 use crate::support;
 
-use crate::support::{KEYS, basic, call, create_body, sandbox_with};
-use alphamoon_sandbox::{ControlToken, Settings};
+use crate::support::{KEYS, basic, call, create_body};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "amc_orgs-test-token-0123456789";
@@ -17,13 +16,7 @@ fn bearer() -> String {
 
 /// A sandbox with the control plane on, holding "Acme" and its admin key.
 async fn controlled() -> (alphamoon_sandbox::Sandbox, String) {
-    sandbox_with(Settings {
-        rate_limit: None,
-        org_rate_limit: None,
-        control_token: Some(ControlToken::new(TOKEN)),
-        ..Settings::default()
-    })
-    .await
+    support::controlled_by(TOKEN).await
 }
 
 /// `GET path` with the control token; the answer's status and body.

@@ -5,8 +5,8 @@
 
 use crate::support;
 
-use crate::support::{KEYS, basic, call, sandbox_with};
-use alphamoon_sandbox::{ControlToken, JournalQuery, Settings};
+use crate::support::{KEYS, basic, call};
+use alphamoon_sandbox::JournalQuery;
 
 const HEALTHZ: &str = "/_sandbox/healthz";
 const READYZ: &str = "/_sandbox/readyz";
@@ -31,13 +31,7 @@ async fn the_probes_answer_without_the_control_plane_and_without_credentials() {
 
 #[tokio::test]
 async fn the_probes_need_no_token_with_the_control_plane_on_and_are_never_journaled() {
-    let (sandbox, admin) = sandbox_with(Settings {
-        rate_limit: None,
-        org_rate_limit: None,
-        control_token: Some(ControlToken::new("amc_health-test-token")),
-        ..Settings::default()
-    })
-    .await;
+    let (sandbox, admin) = support::controlled_by("amc_health-test-token").await;
     let page = call(&sandbox, "GET", KEYS, Some(&basic(&admin)), None).await;
     assert_eq!(page.status, 200);
     for _ in 0..3 {

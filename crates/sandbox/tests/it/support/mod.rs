@@ -312,6 +312,18 @@ pub async fn sandbox() -> (Sandbox, String) {
     .await
 }
 
+/// A sandbox as [`sandbox`] makes it, with the control plane on under
+/// `token`.
+pub async fn controlled_by(token: &str) -> (Sandbox, String) {
+    sandbox_with(Settings {
+        rate_limit: None,
+        org_rate_limit: None,
+        control_token: Some(alphamoon_sandbox::ControlToken::new(token)),
+        ..Settings::default()
+    })
+    .await
+}
+
 /// A sandbox whose every response, to raw calls and client calls alike,
 /// is checked against the spec before it leaves the server.
 pub async fn sandbox_with(settings: Settings) -> (Sandbox, String) {
