@@ -36,9 +36,10 @@ pub(crate) const SPECS: [(&str, &[&str]); 2] = [
     ),
 ];
 
-const README: &str = "README.md";
+/// The guide that shows the committed bench reports.
+pub(crate) const BENCH_GUIDE: &str = "docs/benchmarks.md";
 
-/// The README lines between which `gen` puts the bench reports; everything
+/// The guide's lines between which `gen` puts the bench reports; everything
 /// outside them stays hand-written.
 const REPORT_BEGIN: &str = "<!-- bench-report:begin -->";
 const REPORT_END: &str = "<!-- bench-report:end -->";
@@ -76,21 +77,22 @@ pub(crate) fn render_all(root: &Path) -> Result<Vec<Derived>, String> {
         }));
     }
     files.push(Derived {
-        path: PathBuf::from(README),
-        content: readme(root)?,
+        path: PathBuf::from(BENCH_GUIDE),
+        content: bench_guide(root)?,
         source: "the bench reports in xtask/bench/, which `gen` copies between its bench-report markers",
     });
     Ok(files)
 }
 
-/// The README with the committed bench reports between its markers, so that
-/// it shows the last real measurement and no hand-edited number.
-fn readme(root: &Path) -> Result<String, String> {
+/// The bench guide with the committed bench reports between its markers,
+/// so that it shows the last real measurement and no hand-edited number.
+fn bench_guide(root: &Path) -> Result<String, String> {
     let reports = bench::REPORTS
         .iter()
         .map(|path| read(root, path).map(|report| report.trim_end().to_owned()))
         .collect::<Result<Vec<_>, _>>()?;
-    splice(&read(root, README)?, &reports.join("\n\n")).map_err(|e| format!("{README}: {e}"))
+    splice(&read(root, BENCH_GUIDE)?, &reports.join("\n\n"))
+        .map_err(|e| format!("{BENCH_GUIDE}: {e}"))
 }
 
 /// Replaces what stands between the report markers in `text` with
@@ -140,7 +142,7 @@ pub(crate) fn write_all(root: &Path) -> Result<(), String> {
 
 /// Writes through a temporary file and a rename, so that an interrupted run
 /// never leaves a half-written file behind.
-fn write_atomically(path: &Path, content: &str) -> Result<(), String> {
+pub(crate) fn write_atomically(path: &Path, content: &str) -> Result<(), String> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

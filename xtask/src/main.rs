@@ -6,6 +6,7 @@
 //! files current, and `ci` runs every gate that CI runs.
 
 mod bench;
+mod browser;
 mod check;
 mod conformance;
 mod derived;
@@ -29,7 +30,7 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Task {
-    /// Regenerate every derived file: the spec's JSON copies and the README's benchmark report
+    /// Regenerate every derived file: the spec's JSON copies, the benchmark report in docs/, and the vendored Swagger UI release (from its pinned npm package)
     Gen,
     /// Lint the spec and the sources' layers and length, and fail, with a diff, if any derived file is out of date
     Check,
@@ -46,18 +47,24 @@ enum Task {
     /// With --prove, also run it as CI does: on SQLite, then as two
     /// containers on one PostgreSQL database.
     Image(image::Options),
-    /// Run everything CI runs: fmt, check, clippy, tests (again on PostgreSQL), the quickstart, conformance, bench --smoke, the image and its proof, docs, package
+    /// Write the API reference as one self-contained HTML file that opens offline
+    Reference(browser::ReferenceOptions),
+    /// Test the sandbox's pages (the reference and the console) in Chromium with playwright-core
+    Browser,
+    /// Run everything CI runs: fmt, check, clippy, tests (again on PostgreSQL), the quickstart, conformance, bench --smoke, the image and its proof, the browser tests, docs, package
     Ci,
 }
 
 fn main() -> ExitCode {
     let root = workspace_root();
     let result = match Cli::parse().command {
-        Task::Gen => derived::write_all(&root),
+        Task::Gen => derived::write_all(&root).and_then(|()| browser::vendor::refresh(&root)),
         Task::Check => check::run(&root),
         Task::Conformance => conformance::run(&root),
         Task::Bench(options) => bench::run(&root, &options),
         Task::Image(options) => image::run(&root, &options),
+        Task::Reference(options) => browser::reference(&root, &options),
+        Task::Browser => browser::run(&root),
         Task::Ci => ci(&root),
     };
     match result {
@@ -156,6 +163,8 @@ fn ci(root: &Path) -> Result<(), String> {
     )?;
     step("xtask image --prove");
     image::run(root, &image::Options { prove: true })?;
+    step("xtask browser");
+    browser::run(root)?;
     // Broken intra-doc links and malformed docs fail like any lint.
     cargo_with_env(
         root,
@@ -323,7 +332,16 @@ mod tests {
         let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
         assert_eq!(
             names,
-            ["gen", "check", "conformance", "bench", "image", "ci"]
+            [
+                "gen",
+                "check",
+                "conformance",
+                "bench",
+                "image",
+                "reference",
+                "browser",
+                "ci"
+            ]
         );
         for sub in command.get_subcommands() {
             let about = sub.get_about().map(ToString::to_string).unwrap_or_default();

@@ -80,6 +80,15 @@ pub(crate) fn apt_install(packages: &[&str]) -> Result<(), String> {
     .map_err(|e| format!("{e}; {advice}"))
 }
 
+/// 32 random bytes as hex, from the kernel.
+pub(crate) fn random_hex() -> Result<String, String> {
+    let mut bytes = [0; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A port on 127.0.0.1 that nothing listened on a moment ago.
 pub(crate) fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")

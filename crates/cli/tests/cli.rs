@@ -1,6 +1,11 @@
 //! The `alphamoon` binary end to end, against a sandbox started in this
 //! process on 127.0.0.1.
 
+// Beside this file rather than in `tests/`, where cargo would make it a
+// test binary of its own.
+#[path = "cli/guide.rs"]
+mod guide;
+
 use std::process::{Command, Output};
 
 use alphamoon_client::Scope;

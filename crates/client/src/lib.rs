@@ -99,3 +99,8 @@ pub(crate) use open_enum::open_enum_impls;
 pub use reqwest::StatusCode;
 pub use rotate::{RotateError, Rotation};
 pub use secret::ApiKeySecret;
+
+/// The OpenAPI document this client is generated from, as published (the
+/// JSON rendering of the hand-written spec). The sandbox serves its
+/// reference page from it; a program can serve or inspect it too.
+pub const OPENAPI_JSON: &str = include_str!("../alphamoon-workspace.json");

@@ -11,7 +11,7 @@
 //! - with `--build`, the client's clean build time over a control crate.
 //!
 //! A full run writes the committed reports that `cargo xtask gen` splices
-//! into the README, so the README always shows a real measurement. The build
+//! into docs/benchmarks.md, so the guide always shows a real measurement. The build
 //! cost has a file of its own, so that a run without `--build` keeps the
 //! last one. `--smoke` runs everything at tiny sizes in seconds, so that
 //! the bench cannot rot; `cargo xtask ci` runs it that way, and its
@@ -35,14 +35,14 @@ use crate::process::npm_ci;
 const REPORT: &str = "xtask/bench/report.md";
 /// The committed report of the latest `--build` run.
 const BUILD_COST_REPORT: &str = "xtask/bench/build-cost.md";
-/// Every committed report, in the order in which the README shows them.
+/// Every committed report, in the order in which the bench guide shows them.
 pub(crate) const REPORTS: [&str; 2] = [REPORT, BUILD_COST_REPORT];
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Options {
     /// Run every benchmark at tiny sizes, in seconds, only to prove that each
     /// one still produces numbers. The report goes to bench/ in the target
-    /// directory (target/ or CARGO_TARGET_DIR), and the committed one (shown in the README) is left alone.
+    /// directory (target/ or CARGO_TARGET_DIR), and the committed one (shown in docs/benchmarks.md) is left alone.
     #[arg(long)]
     pub(crate) smoke: bool,
     /// Also time clean debug builds of the client and of a control crate
@@ -77,10 +77,10 @@ const SMOKE: Scale = Scale {
     calls: 100,
 };
 
-/// Builds the release sandbox and the bench's examples. One invocation, so
-/// that the shared dependencies are built once with one feature set; the
-/// image builds through here too, so that CI does not build them again
-/// with another.
+/// Builds the release sandbox, the `alphamoon` CLI and the bench's
+/// examples. One invocation, so that the shared dependencies are built
+/// once with one feature set; the image and the browser tests build
+/// through here too, so that CI does not build them again with another.
 pub(crate) fn build_release(root: &Path) -> Result<(), String> {
     crate::cargo(
         root,
@@ -92,8 +92,12 @@ pub(crate) fn build_release(root: &Path) -> Result<(), String> {
             "alphamoon-sandbox",
             "--package",
             "alphamoon-client",
+            "--package",
+            "alphamoon-cli",
             "--bin",
             "alphamoon-sandbox",
+            "--bin",
+            "alphamoon",
             "--example",
             "bench_ceiling",
             "--example",
@@ -148,7 +152,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<(), String> {
         println!("written to {}", path.display());
     }
     if !options.smoke {
-        println!("\nnext: `cargo xtask gen` puts the report into README.md");
+        println!("\nnext: `cargo xtask gen` puts the report into docs/benchmarks.md");
     }
     Ok(())
 }

@@ -56,10 +56,15 @@ impl Findings {
 
 /// Runs every lint and the drift check, printing each finding.
 pub(crate) fn run(root: &Path) -> Result<(), String> {
-    let failures: Vec<String> = [check_specs(root), check_sources(root), check_links(root)]
-        .into_iter()
-        .filter_map(Result::err)
-        .collect();
+    let failures: Vec<String> = [
+        check_specs(root),
+        check_sources(root),
+        check_links(root),
+        crate::browser::vendor::verify(root),
+    ]
+    .into_iter()
+    .filter_map(Result::err)
+    .collect();
     if failures.is_empty() {
         Ok(())
     } else {

@@ -202,12 +202,13 @@ fn drift_in_a_derived_file_fails_with_a_diff() {
     let specs = derived::SPECS
         .iter()
         .flat_map(|(yaml, renderings)| std::iter::once(*yaml).chain(renderings.iter().copied()));
-    for file in specs.chain(["README.md"]).chain(bench::REPORTS) {
+    let copied = specs.chain(bench::REPORTS).chain([derived::BENCH_GUIDE]);
+    for file in copied {
         let copy = root.join(file);
         fs::create_dir_all(copy.parent().unwrap()).unwrap();
         fs::copy(real.join(file), copy).unwrap();
     }
-    assert_eq!(run(&root), Ok(()));
+    assert_eq!(check_specs(&root), Ok(()));
     let yaml = fs::read_to_string(root.join(derived::SPEC_YAML)).unwrap();
     let edited = yaml.replace(
         "summary: Create an organization API key",
@@ -215,24 +216,24 @@ fn drift_in_a_derived_file_fails_with_a_diff() {
     );
     assert_ne!(yaml, edited);
     fs::write(root.join(derived::SPEC_YAML), edited).unwrap();
-    let err = run(&root).expect_err("stale derived files fail");
+    let err = check_specs(&root).expect_err("stale derived files fail");
     assert!(err.contains("cargo xtask gen"), "{err}");
     derived::write_all(&root).unwrap();
-    assert_eq!(run(&root), Ok(()), "gen repairs it");
+    assert_eq!(check_specs(&root), Ok(()), "gen repairs it");
 
-    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let guide = fs::read_to_string(root.join(derived::BENCH_GUIDE)).unwrap();
     fs::write(root.join(bench::REPORTS[0]), "Run on a test day.\n").unwrap();
-    let err = run(&root).expect_err("a README without the latest report fails");
+    let err = check_specs(&root).expect_err("a bench guide without the latest report fails");
     assert!(err.contains("cargo xtask gen"), "{err}");
     derived::write_all(&root).unwrap();
-    assert_eq!(run(&root), Ok(()), "gen repairs it");
-    let spliced = fs::read_to_string(root.join("README.md")).unwrap();
+    assert_eq!(check_specs(&root), Ok(()), "gen repairs it");
+    let spliced = fs::read_to_string(root.join(derived::BENCH_GUIDE)).unwrap();
     assert!(spliced.contains("-->\n\nRun on a test day.\n\n### Build cost"));
     let outside = |text: &str| {
         let (before, rest) = text.split_once("<!-- bench-report:begin -->").unwrap();
         let (_, after) = rest.split_once("<!-- bench-report:end -->").unwrap();
         (before.to_owned(), after.to_owned())
     };
-    assert_eq!(outside(&spliced), outside(&readme), "the rest is untouched");
+    assert_eq!(outside(&spliced), outside(&guide), "the rest is untouched");
     fs::remove_dir_all(&root).unwrap();
 }

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::podman::{output_of, run};
 use super::{Image, USER};
+use crate::process::random_hex;
 
 /// One run's secrets and the files that carry them in. The files are
 /// deleted when this is dropped, however the run ends.
@@ -172,15 +172,6 @@ fn with_password(url: &str, password: &str) -> Result<String, String> {
         .split_once('@')
         .ok_or("the PostgreSQL URL names no user")?;
     Ok(format!("{scheme}://{user}:{password}@{host}"))
-}
-
-/// 32 random bytes as hex, from the kernel.
-fn random_hex() -> Result<String, String> {
-    let mut bytes = [0; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The regular files in the saved image's layers, as paths without a

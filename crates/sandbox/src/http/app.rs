@@ -9,7 +9,7 @@ use axum::routing::{delete, post};
 
 use super::problem::{Problem, finish_response, refuse_oversized_head};
 use super::state::AppState;
-use super::{control, health, record, vendor};
+use super::{control, health, pages, record, vendor};
 use crate::model::operation::Operation;
 use crate::model::settings::Settings;
 use crate::service::controls::Controls;
@@ -71,7 +71,9 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
         control_token: settings.control_token.clone(),
     });
     let control = if settings.control_token.is_some() {
-        Router::new().nest("/_sandbox/v1", control::router(settings.body_limit))
+        Router::new()
+            .nest("/_sandbox/v1", control::router(settings.body_limit))
+            .merge(pages::control())
     } else {
         Router::new()
     };
@@ -83,6 +85,7 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
         ));
     let router = control
         .merge(health::router())
+        .merge(pages::reference())
         .merge(vendor)
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "No such endpoint.") })
         .method_not_allowed_fallback(|| async {

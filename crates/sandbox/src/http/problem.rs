@@ -215,7 +215,7 @@ pub(crate) async fn refuse_oversized_head(
     next.run(request).await
 }
 
-/// Runs on every response: no caching anywhere, and any error that a layer
+/// Runs on every response: no caching or type sniffing anywhere, and any error that a layer
 /// below produced without a problem body (body limit, timeout, panic) gets
 /// one, so that clients see a single error shape.
 pub(crate) async fn finish_response(mut response: Response) -> Response {
@@ -245,9 +245,13 @@ pub(crate) async fn finish_response(mut response: Response) -> Response {
         }
         response = replaced;
     }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No answer here is meant to be read as any type but its own.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 

@@ -107,13 +107,14 @@ impl Drop for InFlight {
 }
 
 /// The middleware: journals vendor API requests (not the control plane's
-/// own) and applies a fault's aftermath.
+/// own, nor the pages') and applies a fault's aftermath.
 pub(crate) async fn record(
     State(controls): State<Controls>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path().starts_with("/_sandbox/") {
+    let path = request.uri().path();
+    if path.starts_with("/_sandbox/") || super::pages::is_page(path) {
         return next.run(request).await;
     }
     let note = RequestNote::default();

@@ -22,6 +22,7 @@ mod control_client_surface;
 mod control_orgs;
 mod environment;
 mod health;
+mod pages;
 mod replicas;
 mod resilience;
 mod revocation;
