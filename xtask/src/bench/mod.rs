@@ -11,9 +11,9 @@
 //! - with `--build`, the client's clean build time over a control crate.
 //!
 //! A full run writes the committed reports that `cargo xtask gen` splices
-//! into docs/benchmarks.md, so the guide always shows a real measurement. The build
-//! cost has a file of its own, so that a run without `--build` keeps the
-//! last one. `--smoke` runs everything at tiny sizes in seconds, so that
+//! into docs/benchmarks.md, so the guide always shows a real measurement.
+//! The build cost has a file of its own, so that a run without `--build`
+//! keeps the last one. `--smoke` runs everything at tiny sizes in seconds, so that
 //! the bench cannot rot; `cargo xtask ci` runs it that way, and its
 //! meaningless numbers stay under `bench/` in the target directory.
 
@@ -42,7 +42,8 @@ pub(crate) const REPORTS: [&str; 2] = [REPORT, BUILD_COST_REPORT];
 pub(crate) struct Options {
     /// Run every benchmark at tiny sizes, in seconds, only to prove that each
     /// one still produces numbers. The report goes to bench/ in the target
-    /// directory (target/ or CARGO_TARGET_DIR), and the committed one (shown in docs/benchmarks.md) is left alone.
+    /// directory (target/ or CARGO_TARGET_DIR), and the committed one (shown
+    /// in docs/benchmarks.md) is left alone.
     #[arg(long)]
     pub(crate) smoke: bool,
     /// Also time clean debug builds of the client and of a control crate
@@ -100,6 +101,8 @@ pub(crate) fn build_release(root: &Path) -> Result<(), String> {
             "alphamoon",
             "--example",
             "bench_ceiling",
+            "--example",
+            "bench_floor",
             "--example",
             "bench_overhead",
         ],

@@ -113,9 +113,20 @@ pub(super) fn ceiling(root: &Path, answer_file: &Path) -> Result<Server, String>
     )
 }
 
+/// The SQLite floor on `db`: the shortest server that reads each list
+/// from SQLite as the sandbox does (see `bench_floor`).
+pub(super) fn floor(root: &Path, db: &Path) -> Result<Server, String> {
+    Server::start(
+        Command::new(crate::target_dir(root).join("release/examples/bench_floor"))
+            .arg("127.0.0.1:0")
+            .arg(db),
+        START_TIMEOUT,
+    )
+}
+
 /// The headers of a captured answer that a ceiling replays; hyper writes
 /// `Date` and `Content-Length` itself on both servers.
-const REPLAYED: [&str; 2] = ["content-type", "cache-control"];
+const REPLAYED: [&str; 3] = ["content-type", "cache-control", "x-content-type-options"];
 
 /// Sends `GET path` to the server at `base_url` once, as wrk will, and
 /// writes its answer to `file` for a ceiling to replay. Only a 200 with

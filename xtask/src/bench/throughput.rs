@@ -33,13 +33,12 @@ pub(super) fn create_script(work: &Path) -> Result<std::path::PathBuf, String> {
     Ok(script)
 }
 
-/// The targets of issue 14, on the sandbox's rows: its share of the
-/// same-bytes ceiling on each list, its multiple of Prism on create, and
-/// its p99 on every row.
-const LIST10_OF_CEILING: f64 = 0.40;
-const LIST100_OF_CEILING: f64 = 0.30;
-const CREATE_TIMES_PRISM: f64 = 5.0;
-const P99_MS: f64 = 5.0;
+/// The targets of the second performance round on the SQLite sandbox's
+/// rows: its share of the same-bytes ceiling on each list, and its p99 on
+/// create.
+const LIST10_OF_CEILING: f64 = 0.45;
+const LIST100_OF_CEILING: f64 = 0.35;
+const CREATE_P99_MS: f64 = 5.0;
 
 /// "met" or "missed", or "unmeasured" where a run behind the verdict
 /// completed too few requests to tell.
@@ -72,7 +71,11 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Ba
          wrk, 1 thread, {CONNECTIONS} connections, {}s per run, median of {}; the sandbox is a release build \
          with its rate limit off. The ceiling is a bare axum server that answers each list with the \
          exact bytes the sandbox answered to the same request, captured once before the run, so the \
-         gap between them is the sandbox's own work per request, not the size of its answers. A create \
+         gap between them is the sandbox's own work per request, not the size of its answers. The SQLite \
+         floor (`bench_floor`) answers the same bytes doing only what reading SQLite on every request \
+         needs: Basic auth, SHA-256, the key's row, its expiry and scope, and the page, in one read \
+         transaction with cached statements; the bench checks its bytes against the sandbox's first. \
+         It marks the limit of the sandbox's design. A create \
          makes a new key each time, so it has no bytes to replay and no ceiling.\n\n\
          | request | server | req/s | p50 ms | p99 ms | B/req | × Prism | of ceiling |\n|---|---|---|---|---|---|---|---|\n",
         scale.seconds, scale.repeats
@@ -93,8 +96,7 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Ba
         ("POST create", LIST.to_owned(), &key_create, Some(&script)),
     ];
     let mut shares = Vec::new();
-    let mut worst_p99 = (0.0_f64, "");
-    let mut create_times_prism = None;
+    let mut create_p99 = None;
     for (i, (label, path, key, script)) in cases.into_iter().enumerate() {
         let auth = basic(key);
         let measure = |base: &str| {
@@ -108,34 +110,44 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Ba
                 )
             })
         };
-        // A list has a ceiling of its own: the bytes the sandbox answers
-        // to it, replayed.
-        let ceiling = match script {
-            Some(_) => None,
+        // A list has a ceiling of its own, the bytes the sandbox answers
+        // to it, replayed; and a floor that must answer those bytes too.
+        let (ceiling, floor) = match script {
+            Some(_) => (None, None),
             None => {
                 let answer = work.join(format!("ceiling-{i}.http"));
                 server::capture(&sandbox.url, &path, &auth, &answer)?;
-                Some(server::ceiling(root, &answer)?)
+                let floor = server::floor(root, &db)?;
+                let floors = work.join(format!("floor-{i}.http"));
+                server::capture(&floor.url, &path, &auth, &floors)?;
+                if fs::read(&answer).ok() != fs::read(&floors).ok() {
+                    return Err(format!(
+                        "GET {path}: the SQLite floor does not answer the sandbox's bytes; \
+                         compare {} with {}",
+                        answer.display(),
+                        floors.display()
+                    ));
+                }
+                (Some(server::ceiling(root, &answer)?), Some(floor))
             }
         };
         let ours = measure(&sandbox.url)?;
         let mock = measure(&prism.url)?;
+        let bottom = floor.as_ref().map(|f| measure(&f.url)).transpose()?;
         let top = ceiling.as_ref().map(|c| measure(&c.url)).transpose()?;
-        drop(ceiling);
+        drop((ceiling, floor));
         if path.ends_with("limit=10") {
             baseline.list10 = (ours, mock);
         } else if script.is_some() {
             baseline.create = (ours, mock);
-            create_times_prism = wrk::ratio(ours, mock);
+            create_p99 = (ours.requests >= wrk::MIN_REQUESTS).then_some(ours.p99_ms);
         }
         if let Some(top) = top {
             shares.push(wrk::ratio(ours, top));
         }
-        if ours.p99_ms > worst_p99.0 {
-            worst_p99 = (ours.p99_ms, label);
-        }
         let rows = [
             ("sandbox", Some(ours)),
+            ("SQLite floor", bottom),
             ("Prism", Some(mock)),
             ("ceiling", top),
         ];
@@ -156,25 +168,23 @@ pub(super) fn run(root: &Path, work: &Path, scale: &Scale) -> Result<(String, Ba
         }
     }
     let (list10, list100) = (shares[0], shares[1]);
-    let percent = |share: Option<f64>| shown(share, |share| format!("{:.0} %", 100.0 * share));
+    // One decimal, so that a share just short of a target never reads as
+    // the target itself.
+    let percent = |share: Option<f64>| shown(share, |share| format!("{:.1} %", 100.0 * share));
     let _ = write!(
         report,
         "\nTargets:\n\
          - `GET ?limit=10` at least {:.0} % of its ceiling: {}, {}.\n\
          - `GET ?limit=100` at least {:.0} % of its ceiling: {}, {}.\n\
-         - create at least {CREATE_TIMES_PRISM:.0}× Prism: {}, {}.\n\
-         - p99 under {P99_MS:.0} ms on every sandbox row: worst {:.2} ms ({}), {}.",
+         - create p99 under {CREATE_P99_MS:.0} ms: {}, {}.",
         100.0 * LIST10_OF_CEILING,
         percent(list10),
         verdict(list10.map(|share| share >= LIST10_OF_CEILING)),
         100.0 * LIST100_OF_CEILING,
         percent(list100),
         verdict(list100.map(|share| share >= LIST100_OF_CEILING)),
-        shown(create_times_prism, |times| format!("{times:.1}×")),
-        verdict(create_times_prism.map(|times| times >= CREATE_TIMES_PRISM)),
-        worst_p99.0,
-        worst_p99.1,
-        verdict(Some(worst_p99.0 < P99_MS)),
+        shown(create_p99, |ms| format!("{ms:.2} ms")),
+        verdict(create_p99.map(|ms| ms < CREATE_P99_MS)),
     );
     Ok((report, baseline))
 }

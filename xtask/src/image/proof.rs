@@ -31,6 +31,7 @@ pub(super) fn run_proof(root: &Path, image: &Image) -> Result<(), String> {
     let python = PythonWithClients::install(root)?;
     let cluster = crate::postgres::Cluster::start(root)?;
     let secrets = Secrets::make(
+        root,
         image,
         &crate::target_dir(root).join("image/proof"),
         &cluster.url("postgres"),
