@@ -20,7 +20,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use super::problem::Problem;
 use super::response::json;
 use super::state::AppState;
-use super::vendor::listed;
+use super::vendor::page_of;
 use super::{control_request, request, vendor_request};
 use crate::control_client::types;
 use crate::model::fields;
@@ -173,14 +173,7 @@ async fn list_org_keys(
     let now = state.controls.clock().await?.now.timestamp();
     Ok(json(
         StatusCode::OK,
-        &alphamoon_client::types::ApiKeyList {
-            api_keys: keys.into_iter().map(|key| listed(key, now)).collect(),
-            pagination: alphamoon_client::types::Pagination {
-                offset,
-                limit,
-                total,
-            },
-        },
+        &page_of(keys, total, offset, limit, now),
     ))
 }
 

@@ -96,15 +96,7 @@ pub(super) async fn list(
         .list_keys(&caller.key.org_id, offset, limit)
         .await?
         .unwrap_or_default();
-    let now = caller.now().timestamp();
-    let page = types::ApiKeyList {
-        api_keys: keys.into_iter().map(|k| listed(k, now)).collect(),
-        pagination: types::Pagination {
-            offset,
-            limit,
-            total,
-        },
-    };
+    let page = page_of(keys, total, offset, limit, caller.now().timestamp());
     Ok(json(StatusCode::OK, &page))
 }
 
@@ -146,8 +138,27 @@ fn timestamp(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, 0).unwrap_or_default()
 }
 
+/// A page of keys as `listApiKeys` shows it, statuses at `now`: the
+/// vendor list's, and the control plane's list of an organization's keys.
+pub(super) fn page_of(
+    keys: Vec<StoredKey>,
+    total: u64,
+    offset: u64,
+    limit: u64,
+    now: i64,
+) -> types::ApiKeyList {
+    types::ApiKeyList {
+        api_keys: keys.into_iter().map(|key| listed(key, now)).collect(),
+        pagination: types::Pagination {
+            offset,
+            limit,
+            total,
+        },
+    }
+}
+
 /// The listed form of a stored key, as the client crate's type.
-pub(super) fn listed(key: StoredKey, now: i64) -> types::ApiKey {
+fn listed(key: StoredKey, now: i64) -> types::ApiKey {
     types::ApiKey {
         status: if key.exp <= now {
             ApiKeyStatus::Expired
