@@ -16,6 +16,7 @@ use crate::service::controls::Controls;
 use crate::service::redact::redact;
 use crate::store::contract::Store;
 use crate::store::limiter::{Limiter, LocalLimiter};
+use crate::store::read_model::ReadModel;
 
 const KEYS_ROUTE: &str = "/api/v0.4/admin/api-keys";
 const KEY_ROUTE: &str = "/api/v0.4/admin/api-keys/{api_key_id}";
@@ -64,6 +65,7 @@ pub fn app(store: Arc<dyn Store>, settings: &Settings) -> (Router, Controls) {
                 .map(|limiter| Box::new(limiter) as Box<dyn Limiter>)
         });
     let state = Arc::new(AppState {
+        model: ReadModel::new(Arc::clone(&store)),
         store,
         controls: controls.clone(),
         limiter,

@@ -21,6 +21,7 @@ use crate::model::keys;
 use crate::model::operation::Operation;
 use crate::model::settings::ADMIN_SCOPE;
 use crate::store::StoredKey;
+use crate::store::read_model::View;
 
 /// The authenticated key a request was made with, and the sandbox time it
 /// was authenticated at. A handler that takes a `Caller` runs only for a
@@ -29,9 +30,12 @@ use crate::store::StoredKey;
 /// before the handler starts.
 #[derive(Debug)]
 pub(crate) struct Caller {
-    pub(crate) key: StoredKey,
+    pub(crate) key: Arc<StoredKey>,
     /// The sandbox clock as read with the key.
     clock: ClockSetting,
+    /// The store as of the instant the key was read, which the request is
+    /// answered from.
+    pub(crate) view: Arc<View>,
 }
 
 impl Caller {
@@ -62,19 +66,19 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         if !keys::is_well_formed(&secret) {
             return Err(Problem::unauthorized("The API key is not valid."));
         }
-        // No cache in front of the store: a key deleted by any process
-        // serving it, or by a request whose answer was lost, fails on the
-        // very next lookup. The lookup is one indexed read, which brings
-        // the shared clock and faults along.
+        // Through the validated read model: a key deleted by any process
+        // serving the store, or by a request whose answer was lost, fails
+        // on the very next lookup. The clock and faults come with it.
         let hash = keys::hash(&secret);
-        let (key, control) = state.store.authenticate(&hash).await?;
+        let (key, view) = state.model.authenticate(&hash).await?;
+        let control = view.control();
         state.controls.saw_clock(control.clock);
         let now = control.clock.now();
         if let Some(note) = &note {
             note.at(now);
         }
         let key = key.ok_or_else(unknown_key)?;
-        if key.exp <= now.timestamp() {
+        if key.expired_at(now.timestamp()) {
             return Err(Problem::unauthorized("The API key has expired."));
         }
         if let Some(note) = &note {
@@ -98,13 +102,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         }
         if let Some(operation) = operation
             && !control.faults.is_empty()
-            && let Some(fault) = state.controls.fault_for(&control, operation).await?
+            && let Some(fault) = state.controls.fault_for(control, operation).await?
         {
             apply_fault(&fault, note.as_ref()).await?;
         }
         Ok(Self {
             key,
             clock: control.clock,
+            view,
         })
     }
 }

@@ -173,7 +173,7 @@ async fn list_org_keys(
     let now = state.controls.clock().await?.now.timestamp();
     Ok(json(
         StatusCode::OK,
-        &page_of(keys, total, offset, limit, now),
+        &page_of(&keys, total, offset, limit, now),
     ))
 }
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::auth::{self, Caller};
 use super::problem::Problem;
-use super::response::json;
+use super::response::{json, json_written, to_json};
 use super::state::AppState;
 use super::{request, vendor_request};
 use crate::model::fields;
@@ -68,7 +68,7 @@ pub(super) async fn create(
     };
 
     let now = key.created_at;
-    let listed = listed(key, now);
+    let listed = listed(&key, now);
     let created = types::CreatedApiKey {
         created_at: listed.created_at,
         exp: listed.exp,
@@ -89,15 +89,20 @@ pub(super) async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Problem> {
     let (offset, limit) = vendor_request::page_params(query.as_deref())?;
-    // The caller's organization is gone only if a reset came after the
-    // key was read: its page is empty.
-    let (keys, total) = state
-        .store
-        .list_keys(&caller.key.org_id, offset, limit)
-        .await?
-        .unwrap_or_default();
-    let page = page_of(keys, total, offset, limit, caller.now().timestamp());
-    Ok(json(StatusCode::OK, &page))
+    let now = caller.now().timestamp();
+    let page = state
+        .model
+        .page(&caller.view, &caller.key.org_id, offset, limit)
+        .await?;
+    let Some(page) = page else {
+        // The caller's organization is gone only if a reset came after
+        // the key was read: its page is empty.
+        return Ok(json(StatusCode::OK, &page_of(&[], 0, offset, limit, now)));
+    };
+    let body = page.written_at(now, |page| {
+        to_json(&page_of(&page.keys, page.total, offset, limit, now))
+    });
+    Ok(json_written(StatusCode::OK, body))
 }
 
 /// `deleteApiKey`.
@@ -141,14 +146,14 @@ fn timestamp(seconds: i64) -> DateTime<Utc> {
 /// A page of keys as `listApiKeys` shows it, statuses at `now`: the
 /// vendor list's, and the control plane's list of an organization's keys.
 pub(super) fn page_of(
-    keys: Vec<StoredKey>,
+    keys: &[StoredKey],
     total: u64,
     offset: u64,
     limit: u64,
     now: i64,
 ) -> types::ApiKeyList {
     types::ApiKeyList {
-        api_keys: keys.into_iter().map(|key| listed(key, now)).collect(),
+        api_keys: keys.iter().map(|key| listed(key, now)).collect(),
         pagination: types::Pagination {
             offset,
             limit,
@@ -158,18 +163,18 @@ pub(super) fn page_of(
 }
 
 /// The listed form of a stored key, as the client crate's type.
-fn listed(key: StoredKey, now: i64) -> types::ApiKey {
+fn listed(key: &StoredKey, now: i64) -> types::ApiKey {
     types::ApiKey {
-        status: if key.exp <= now {
+        status: if key.expired_at(now) {
             ApiKeyStatus::Expired
         } else {
             ApiKeyStatus::Active
         },
         created_at: timestamp(key.created_at),
         exp: timestamp(key.exp),
-        id: key.id,
-        name: key.name,
-        org_id: key.org_id,
-        scopes: key.scopes,
+        id: key.id.clone(),
+        name: key.name.clone(),
+        org_id: key.org_id.clone(),
+        scopes: key.scopes.clone(),
     }
 }

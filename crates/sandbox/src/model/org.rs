@@ -38,6 +38,28 @@ pub struct StoredKey {
     pub exp: i64,
 }
 
+impl StoredKey {
+    /// Whether the key has expired at `now` (Unix seconds): from its `exp`
+    /// on, it is listed as expired and no longer authenticates.
+    pub fn expired_at(&self, now: i64) -> bool {
+        self.exp <= now
+    }
+}
+
+/// The instants (Unix seconds) over which every key of `keys` keeps the
+/// status it has at `now`: from the latest `exp` already passed, up to
+/// the earliest still ahead. A page of keys written out at `now` reads
+/// the same at any instant in this range.
+pub(crate) fn statuses_hold(keys: &[StoredKey], now: i64) -> std::ops::Range<i64> {
+    keys.iter().fold(i64::MIN..i64::MAX, |held, key| {
+        if key.expired_at(now) {
+            held.start.max(key.exp)..held.end
+        } else {
+            held.start..held.end.min(key.exp)
+        }
+    })
+}
+
 /// How long the first admin key of a new organization lives.
 pub const ADMIN_KEY_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 
@@ -126,4 +148,31 @@ pub(crate) fn new_key(
         created_at: now.timestamp(),
         exp,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expiring(exp: i64) -> StoredKey {
+        StoredKey {
+            id: String::new(),
+            org_id: String::new(),
+            name: String::new(),
+            scopes: Vec::new(),
+            created_at: 0,
+            exp,
+        }
+    }
+
+    #[test]
+    fn statuses_hold_from_the_last_passed_exp_to_the_next_ahead() {
+        let keys = [expiring(100), expiring(300), expiring(200), expiring(50)];
+        assert_eq!(statuses_hold(&keys, 150), 100..200);
+        // A key expires at its `exp`: at 200 the third one has expired.
+        assert_eq!(statuses_hold(&keys, 200), 200..300);
+        assert_eq!(statuses_hold(&keys, 10), i64::MIN..50);
+        assert_eq!(statuses_hold(&keys, 400), 300..i64::MAX);
+        assert_eq!(statuses_hold(&[], 0), i64::MIN..i64::MAX);
+    }
 }

@@ -36,6 +36,20 @@ pub enum Write<T> {
     BornExpired,
 }
 
+/// One page of an organization's keys and how many it holds in all, or
+/// `None` if no organization has the id asked for.
+pub type KeysPage = Option<(Vec<StoredKey>, u64)>;
+
+/// What a read found, and the store's [version](Store::version) at the
+/// instant it read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned<T> {
+    /// What was read.
+    pub value: T,
+    /// The store's version as of the read.
+    pub version: i64,
+}
+
 /// An organization to store together with its keys, the first of which is
 /// its admin key.
 #[derive(Clone, Debug)]
@@ -74,20 +88,24 @@ pub trait Store: Send + Sync + 'static {
     fn key_by_secret_hash<'a>(
         &'a self,
         secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Option<StoredKey>>;
+    ) -> StoreFuture<'a, Option<StoredKey>> {
+        Box::pin(async move { Ok(self.authenticate(secret_hash).await?.value.0) })
+    }
 
     /// The key whose secret has this hash, and the control state, as of
-    /// one instant: the one read every request makes. Backends read both
-    /// in one statement.
+    /// one instant, with the store's version at that instant. Backends
+    /// read all three in one statement.
     fn authenticate<'a>(
         &'a self,
         secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
-        Box::pin(async move {
-            let key = self.key_by_secret_hash(secret_hash).await?;
-            Ok((key, self.control_state().await?))
-        })
-    }
+    ) -> StoreFuture<'a, Versioned<(Option<StoredKey>, ControlState)>>;
+
+    /// The store's version: a number that every committed change of its
+    /// keys, organizations or control state, by any process, moves up,
+    /// and that nothing else moves. Two reads that find the same version
+    /// saw the same data, so whatever was read at a version may be used
+    /// again for as long as the store still reports it.
+    fn version(&self) -> StoreFuture<'_, i64>;
 
     /// The control state: the clock's setting and the active faults.
     fn control_state(&self) -> StoreFuture<'_, ControlState>;
@@ -110,7 +128,18 @@ pub trait Store: Send + Sync + 'static {
         org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> StoreFuture<'a, Option<(Vec<StoredKey>, u64)>>;
+    ) -> StoreFuture<'a, KeysPage> {
+        Box::pin(async move { Ok(self.read_page(org_id, offset, limit).await?.value) })
+    }
+
+    /// [`list_keys`](Self::list_keys) with the store's version at the
+    /// instant of the read.
+    fn read_page<'a>(
+        &'a self,
+        org_id: &'a str,
+        offset: u64,
+        limit: u64,
+    ) -> StoreFuture<'a, Versioned<KeysPage>>;
 
     /// One page of the organizations ordered by name then id, each with
     /// how many keys it holds, and how many organizations there are in

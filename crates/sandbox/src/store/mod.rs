@@ -8,9 +8,10 @@ pub mod contract;
 pub mod error;
 pub mod limiter;
 pub mod postgres;
+pub mod read_model;
 pub mod sqlite;
 
 pub use crate::model::control_state::{ControlCommand, ControlRefusal, ControlState, MAX_FAULTS};
 pub use crate::model::org::{Org, StoredKey};
-pub use contract::{Acting, SeededOrg, Store, Write};
+pub use contract::{Acting, KeysPage, SeededOrg, Store, Versioned, Write};
 pub use error::{StoreError, StoreFuture};

@@ -23,6 +23,7 @@ mod control_orgs;
 mod environment;
 mod health;
 mod pages;
+mod read_model;
 mod replicas;
 mod resilience;
 mod revocation;

@@ -37,6 +37,7 @@ use crate::store::error::StoreError;
 mod error;
 mod limiter;
 mod operations;
+mod reads;
 mod reset;
 mod rows;
 mod schema;

@@ -9,7 +9,7 @@ use crate::model::keys::SecretHash;
 use crate::model::org::{Org, StoredKey};
 use crate::model::rate_limit::RateLimit;
 use crate::store::columns::{KEY_COLUMNS, scopes_to_column};
-use crate::store::contract::{Acting, SeededOrg, Store, Write};
+use crate::store::contract::{Acting, KeysPage, SeededOrg, Store, Versioned, Write};
 use crate::store::error::{StoreError, StoreFuture};
 use crate::store::limiter::Limiter;
 
@@ -87,24 +87,19 @@ impl Store for PgStore {
         })
     }
 
-    fn key_by_secret_hash<'a>(
-        &'a self,
-        secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Option<StoredKey>> {
-        Box::pin(async move { Ok(self.authenticate(secret_hash).await?.0) })
-    }
-
     fn authenticate<'a>(
         &'a self,
         secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
+    ) -> StoreFuture<'a, Versioned<(Option<StoredKey>, ControlState)>> {
         Box::pin(async move {
             let client = self.client().await?;
             // One row whether or not the key exists, so that the control
-            // state comes with every lookup, in the same round trip.
+            // state and the version come with every lookup, in the same
+            // round trip and the same snapshot.
             let statement = client
                 .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control)
+                    "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control),
+                            (SELECT n FROM sandbox_version)
                      FROM (SELECT 1) AS one LEFT JOIN api_keys ON secret_hash = $1"
                 ))
                 .await
@@ -118,7 +113,22 @@ impl Store for PgStore {
                 .is_some()
                 .then(|| key_from_row(&row, 0));
             let state = ControlState::from_column(row.get(6))?;
-            Ok((key, state))
+            Ok(Versioned {
+                value: (key, state),
+                version: row.get(7),
+            })
+        })
+    }
+
+    fn version(&self) -> StoreFuture<'_, i64> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached("SELECT n FROM sandbox_version")
+                .await
+                .map_err(pg_error)?;
+            let row = client.query_one(&statement, &[]).await.map_err(pg_error)?;
+            Ok(row.get(0))
         })
     }
 
@@ -163,94 +173,17 @@ impl Store for PgStore {
         })
     }
 
-    fn list_keys<'a>(
+    fn read_page<'a>(
         &'a self,
         org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> StoreFuture<'a, Option<(Vec<StoredKey>, u64)>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            // The count and the page in one statement: one snapshot, so
-            // `total` matches the page.
-            let statement = client
-                .prepare_cached(
-                    "SELECT o.key_count, k.id, k.org_id, k.name, k.scopes, k.created_at, k.exp
-                     FROM orgs o
-                     LEFT JOIN LATERAL (
-                         SELECT * FROM api_keys WHERE org_id = o.id
-                         ORDER BY created_at, id LIMIT $2 OFFSET $3
-                     ) k ON true
-                     WHERE o.id = $1
-                     ORDER BY k.created_at, k.id",
-                )
-                .await
-                .map_err(pg_error)?;
-            let rows = client
-                .query(
-                    &statement,
-                    &[
-                        &org_id,
-                        &i64::try_from(limit).unwrap_or(i64::MAX),
-                        &i64::try_from(offset).unwrap_or(i64::MAX),
-                    ],
-                )
-                .await
-                .map_err(pg_error)?;
-            // No row at all: no such organization.
-            let Some(total) = rows.first().map(|row| row.get::<_, i64>(0)) else {
-                return Ok(None);
-            };
-            let keys = rows
-                .iter()
-                .filter(|row| row.get::<_, Option<&str>>(1).is_some())
-                .map(|row| key_from_row(row, 1))
-                .collect();
-            Ok(Some((keys, u64::try_from(total).unwrap_or(0))))
-        })
+    ) -> StoreFuture<'a, Versioned<KeysPage>> {
+        Box::pin(self.page_of_keys(org_id, offset, limit))
     }
 
     fn list_orgs(&self, offset: u64, limit: u64) -> StoreFuture<'_, (Vec<(Org, u64)>, u64)> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            // The count and the page in one statement, so that `total`
-            // matches the page; one row even when the page is empty.
-            let statement = client
-                .prepare_cached(
-                    "SELECT t.total, o.id, o.name, o.key_count
-                     FROM (SELECT count(*) AS total FROM orgs) t
-                     LEFT JOIN LATERAL (
-                         SELECT id, name, key_count FROM orgs
-                         ORDER BY name, id LIMIT $1 OFFSET $2
-                     ) o ON true
-                     ORDER BY o.name, o.id",
-                )
-                .await
-                .map_err(pg_error)?;
-            let rows = client
-                .query(
-                    &statement,
-                    &[
-                        &i64::try_from(limit).unwrap_or(i64::MAX),
-                        &i64::try_from(offset).unwrap_or(i64::MAX),
-                    ],
-                )
-                .await
-                .map_err(pg_error)?;
-            let total = rows.first().map_or(0, |row| row.get::<_, i64>(0));
-            let orgs = rows
-                .iter()
-                .filter_map(|row| {
-                    let id: String = row.get::<_, Option<String>>(1)?;
-                    let org = Org {
-                        id,
-                        name: row.get(2),
-                    };
-                    Some((org, u64::try_from(row.get::<_, i64>(3)).unwrap_or(0)))
-                })
-                .collect();
-            Ok((orgs, u64::try_from(total).unwrap_or(0)))
-        })
+        Box::pin(self.page_of_orgs(offset, limit))
     }
 
     fn delete_key<'a>(

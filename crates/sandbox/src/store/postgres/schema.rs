@@ -45,6 +45,28 @@ CREATE TABLE sandbox_control (
     state TEXT NOT NULL
 );
 ",
+    "
+-- The store's version (`Store::version`): moved up by every statement that
+-- changes the data, from any replica, by these triggers, so that no write
+-- can forget it. A replica may answer from what it read at a version for
+-- as long as the version stays the same.
+CREATE TABLE sandbox_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n  BIGINT NOT NULL
+);
+INSERT INTO sandbox_version (id, n) VALUES (1, 0);
+CREATE FUNCTION sandbox_version_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE sandbox_version SET n = n + 1;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER api_keys_move_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
+CREATE TRIGGER orgs_move_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON orgs FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
+CREATE TRIGGER sandbox_control_move_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON sandbox_control FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
+",
 ];
 
 /// The schema version this build writes.

@@ -10,7 +10,7 @@ use super::reads;
 use crate::model::control_state::{ControlCommand, ControlRefusal, ControlState};
 use crate::model::keys::SecretHash;
 use crate::model::org::{Org, StoredKey};
-use crate::store::contract::{Acting, SeededOrg, Store, Write};
+use crate::store::contract::{Acting, KeysPage, SeededOrg, Store, Versioned, Write};
 use crate::store::error::{StoreError, StoreFuture};
 
 impl Store for SqliteStore {
@@ -45,20 +45,16 @@ impl Store for SqliteStore {
         })
     }
 
-    fn key_by_secret_hash<'a>(
-        &'a self,
-        secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Option<StoredKey>> {
-        let secret_hash = *secret_hash;
-        self.read(move |conn| Ok(reads::authenticate(conn, &secret_hash)?.0))
-    }
-
     fn authenticate<'a>(
         &'a self,
         secret_hash: &'a SecretHash,
-    ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
+    ) -> StoreFuture<'a, Versioned<(Option<StoredKey>, ControlState)>> {
         let secret_hash = *secret_hash;
         self.read(move |conn| reads::authenticate(conn, &secret_hash))
+    }
+
+    fn version(&self) -> StoreFuture<'_, i64> {
+        self.read(reads::version)
     }
 
     fn control_state(&self) -> StoreFuture<'_, ControlState> {
@@ -72,14 +68,14 @@ impl Store for SqliteStore {
         self.run(move |db| db.update_control(&command))
     }
 
-    fn list_keys<'a>(
+    fn read_page<'a>(
         &'a self,
         org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> StoreFuture<'a, Option<(Vec<StoredKey>, u64)>> {
+    ) -> StoreFuture<'a, Versioned<KeysPage>> {
         let org_id = org_id.to_owned();
-        self.read(move |conn| reads::list_keys(conn, &org_id, offset, limit))
+        self.read(move |conn| reads::read_page(conn, &org_id, offset, limit))
     }
 
     fn list_orgs(&self, offset: u64, limit: u64) -> StoreFuture<'_, (Vec<(Org, u64)>, u64)> {

@@ -9,32 +9,44 @@ use crate::model::control_state::ControlState;
 use crate::model::keys::SecretHash;
 use crate::model::org::{Org, StoredKey};
 use crate::store::columns::KEY_COLUMNS;
+use crate::store::contract::{KeysPage, Versioned};
 use crate::store::error::StoreError;
 
-/// The key whose secret hashes to `secret_hash`, if any, and the
-/// control state, in one statement.
+/// The key whose secret hashes to `secret_hash`, if any, the control
+/// state and the version, in one statement.
 pub(super) fn authenticate(
     conn: &Connection,
     secret_hash: &SecretHash,
-) -> Result<(Option<StoredKey>, ControlState), StoreError> {
+) -> Result<Versioned<(Option<StoredKey>, ControlState)>, StoreError> {
     // One row whether or not the key exists, so that the control state
     // comes with every lookup.
     let mut statement = conn
         .prepare_cached(&format!(
-            "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control)
+            "SELECT {KEY_COLUMNS}, (SELECT state FROM sandbox_control),
+                    (SELECT n FROM sandbox_version)
              FROM (SELECT 1) LEFT JOIN api_keys ON secret_hash = ?1"
         ))
         .map_err(db_error)?;
-    let (key, state) = statement
+    let (key, state, version) = statement
         .query_row(params![secret_hash.as_slice()], |row| {
             let key = match row.get::<_, Option<String>>(0)? {
                 Some(_) => Some(key_from_row(row)?),
                 None => None,
             };
-            Ok((key, row.get::<_, Option<String>>(6)?))
+            Ok((key, row.get::<_, Option<String>>(6)?, row.get(7)?))
         })
         .map_err(db_error)?;
-    Ok((key, ControlState::from_column(state.as_deref())?))
+    Ok(Versioned {
+        value: (key, ControlState::from_column(state.as_deref())?),
+        version,
+    })
+}
+
+/// The store's version: one row of one table, the cheapest read there is.
+pub(super) fn version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.prepare_cached("SELECT n FROM sandbox_version")
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(db_error)
 }
 
 /// The control state alone; the writer reads it too, inside a write.
@@ -46,25 +58,30 @@ pub(super) fn control_state(conn: &Connection) -> Result<ControlState, StoreErro
     ControlState::from_column(state.as_deref())
 }
 
-/// One page of an organization's keys, and how many it has; `None` if
-/// there is no such organization.
-pub(super) fn list_keys(
+/// One page of an organization's keys, and how many it has (`None` if
+/// there is no such organization), with the version they were read at.
+pub(super) fn read_page(
     conn: &Connection,
     org_id: &str,
     offset: u64,
     limit: u64,
-) -> Result<Option<(Vec<StoredKey>, u64)>, StoreError> {
-    // Both reads in one transaction, so `total` matches the page.
+) -> Result<Versioned<KeysPage>, StoreError> {
+    // Every read in one transaction, so `total` and the version match the
+    // page.
     conn.prepare_cached("BEGIN")
         .and_then(|mut s| s.execute([]))
         .map_err(db_error)?;
     let result = (|| {
+        let version: i64 = conn
+            .prepare_cached("SELECT n FROM sandbox_version")?
+            .query_row([], |row| row.get(0))?;
+        let page = |value| Versioned { value, version };
         let Some(total) = conn
             .prepare_cached("SELECT key_count FROM orgs WHERE id = ?1")?
             .query_row(params![org_id], |row| row.get::<_, i64>(0))
             .optional()?
         else {
-            return Ok(None);
+            return Ok(page(None));
         };
         let keys = conn
             .prepare_cached(&format!(
@@ -80,7 +97,7 @@ pub(super) fn list_keys(
                 key_from_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Some((keys, u64::try_from(total).unwrap_or(0))))
+        Ok(page(Some((keys, u64::try_from(total).unwrap_or(0)))))
     })();
     conn.prepare_cached("COMMIT")
         .and_then(|mut s| s.execute([]))

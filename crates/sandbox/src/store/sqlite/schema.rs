@@ -39,6 +39,35 @@ CREATE TABLE sandbox_control (
     state TEXT NOT NULL
 ) STRICT;
 ",
+    "
+-- The store's version (`Store::version`): moved up by every change to the
+-- data, from any process, by these triggers, so that no write can forget
+-- it. A process may answer from what it read at a version for as long as
+-- the version stays the same.
+CREATE TABLE sandbox_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n  INTEGER NOT NULL
+) STRICT;
+INSERT INTO sandbox_version (id, n) VALUES (1, 0);
+CREATE TRIGGER api_keys_insert_moves_version AFTER INSERT ON api_keys
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+CREATE TRIGGER api_keys_update_moves_version AFTER UPDATE ON api_keys
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+CREATE TRIGGER api_keys_delete_moves_version AFTER DELETE ON api_keys
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+CREATE TRIGGER orgs_insert_moves_version AFTER INSERT ON orgs
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+CREATE TRIGGER orgs_update_moves_version AFTER UPDATE ON orgs
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+CREATE TRIGGER orgs_delete_moves_version AFTER DELETE ON orgs
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+CREATE TRIGGER sandbox_control_insert_moves_version AFTER INSERT ON sandbox_control
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+CREATE TRIGGER sandbox_control_update_moves_version AFTER UPDATE ON sandbox_control
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+CREATE TRIGGER sandbox_control_delete_moves_version AFTER DELETE ON sandbox_control
+    BEGIN UPDATE sandbox_version SET n = n + 1; END;
+",
 ];
 
 /// The schema version this build writes.

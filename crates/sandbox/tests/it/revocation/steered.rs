@@ -2,9 +2,12 @@
 //! are, and holds them there.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use alphamoon_sandbox::keys::SecretHash;
-use alphamoon_sandbox::store::{Acting, ControlCommand, ControlRefusal, ControlState, Write};
+use alphamoon_sandbox::store::{
+    Acting, ControlCommand, ControlRefusal, ControlState, KeysPage, Versioned, Write,
+};
 use alphamoon_sandbox::{Org, Store, StoreFuture, StoredKey};
 use tokio::sync::{mpsc, watch};
 
@@ -18,6 +21,10 @@ pub(super) struct Steered {
     inner: Arc<dyn Store>,
     found: mpsc::UnboundedSender<String>,
     release: watch::Receiver<bool>,
+    /// The version this store reports: a new one at every read, so that
+    /// the sandbox's read model never answers from memory and every
+    /// request's lookup reaches this store, where the test sees it.
+    versions: AtomicI64,
 }
 
 /// The test's side of a [`Steered`] store.
@@ -38,8 +45,15 @@ impl Steered {
             inner,
             found: found_tx,
             release: release_rx,
+            versions: AtomicI64::new(0),
         };
         (store, Steering { found, release })
+    }
+}
+
+impl Steered {
+    fn next_version(&self) -> i64 {
+        self.versions.fetch_add(1, Ordering::Relaxed)
     }
 }
 
@@ -70,32 +84,41 @@ impl Store for Steered {
     fn insert_key<'a>(&'a self, key: &'a StoredKey, hash: &'a SecretHash) -> StoreFuture<'a, ()> {
         self.inner.insert_key(key, hash)
     }
-    fn key_by_secret_hash<'a>(
-        &'a self,
-        hash: &'a SecretHash,
-    ) -> StoreFuture<'a, Option<StoredKey>> {
-        self.inner.key_by_secret_hash(hash)
-    }
     fn authenticate<'a>(
         &'a self,
         hash: &'a SecretHash,
-    ) -> StoreFuture<'a, (Option<StoredKey>, ControlState)> {
+    ) -> StoreFuture<'a, Versioned<(Option<StoredKey>, ControlState)>> {
         Box::pin(async move {
             let found = self.inner.authenticate(hash).await?;
-            if let Some(key) = &found.0 {
+            if let Some(key) = &found.value.0 {
                 // The test may have stopped listening; that is its choice.
                 let _ = self.found.send(key.id.clone());
             }
-            Ok(found)
+            Ok(Versioned {
+                version: self.next_version(),
+                ..found
+            })
         })
     }
-    fn list_keys<'a>(
+    fn version(&self) -> StoreFuture<'_, i64> {
+        Box::pin(async move {
+            self.inner.version().await?;
+            Ok(self.next_version())
+        })
+    }
+    fn read_page<'a>(
         &'a self,
         org_id: &'a str,
         offset: u64,
         limit: u64,
-    ) -> StoreFuture<'a, Option<(Vec<StoredKey>, u64)>> {
-        self.inner.list_keys(org_id, offset, limit)
+    ) -> StoreFuture<'a, Versioned<KeysPage>> {
+        Box::pin(async move {
+            let page = self.inner.read_page(org_id, offset, limit).await?;
+            Ok(Versioned {
+                version: self.next_version(),
+                ..page
+            })
+        })
     }
     fn list_orgs(&self, offset: u64, limit: u64) -> StoreFuture<'_, (Vec<(Org, u64)>, u64)> {
         self.inner.list_orgs(offset, limit)
