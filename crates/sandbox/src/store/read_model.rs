@@ -3,7 +3,8 @@
 //! nothing has changed since.
 //!
 //! Every request reads the version from the store first, one row that any
-//! process's commit moves. While it stays the same, the keys looked up and
+//! process's commit moves (or, while writes keep moving it, the key's row
+//! with the version beside it, in one read). While it stays the same, the keys looked up and
 //! the pages listed at that version are still exactly what the store
 //! holds, so they are answered from memory; the moment it moves, they are
 //! all dropped. So a key deleted by any process, a clock moved, a reset,
@@ -12,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -37,6 +39,12 @@ pub struct ReadModel {
     store: Arc<dyn Store>,
     /// The view of the latest version this process has seen.
     latest: Mutex<Option<Arc<View>>>,
+    /// Whether the last full lookup found the version moved on. Under a
+    /// load of writes it moves between any two requests, so a request
+    /// that read the version first would read the key after it anyway:
+    /// one read of the store instead of two, until the version is seen to
+    /// stand still again.
+    moving: AtomicBool,
 }
 
 /// What was read at one version of the store. A request authenticated
@@ -137,6 +145,7 @@ impl ReadModel {
         Self {
             store,
             latest: Mutex::new(None),
+            moving: AtomicBool::new(false),
         }
     }
 
@@ -146,17 +155,22 @@ impl ReadModel {
         &self,
         secret_hash: &SecretHash,
     ) -> Result<(Option<Arc<StoredKey>>, Arc<View>), StoreError> {
-        let version = self.store.version().await?;
-        if let Some(view) = self.latest().filter(|view| view.version == version) {
-            let found = lock(&view.lookups).get(secret_hash).cloned();
-            if let Some(found) = found {
-                return Ok((found, view));
+        if !self.moving.load(Ordering::Relaxed) {
+            let version = self.store.version().await?;
+            if let Some(view) = self.latest().filter(|view| view.version == version) {
+                let found = lock(&view.lookups).get(secret_hash).cloned();
+                if let Some(found) = found {
+                    return Ok((found, view));
+                }
             }
         }
+        // A full lookup is a fresh read of the store, whatever came before.
         let Versioned {
             value: (key, control),
             version,
         } = self.store.authenticate(secret_hash).await?;
+        let seen = self.latest().map(|view| view.version);
+        self.moving.store(seen != Some(version), Ordering::Relaxed);
         let view = self.view_at(version, control);
         let key = key.map(Arc::new);
         let mut lookups = lock(&view.lookups);

@@ -20,6 +20,7 @@ mod connections;
 mod control;
 mod control_client_surface;
 mod control_orgs;
+mod creates;
 mod environment;
 mod health;
 mod pages;

@@ -1,11 +1,11 @@
 //! The PostgreSQL store, for several sandbox processes (replicas) that
 //! share one truth.
 //!
-//! Nothing that decides who may call is kept in a process: every request
-//! reads its key from the database, and a write made for a caller locks the
-//! caller's row (`FOR SHARE`) in the write's own statement, so a delete
-//! committed through any replica is seen by the next request to every
-//! replica. Commits wait for the WAL flush (`synchronous_commit = on`), so
+//! Nothing that decides who may call is kept in a process unchecked: every
+//! request reads the store's version (see `read_model`) or its key from the
+//! database, and a write made for a caller locks the caller's row (`FOR
+//! SHARE`) in the write's own statement, so a delete committed through any
+//! replica is seen by the next request to every replica. Commits wait for the WAL flush (`synchronous_commit = on`), so
 //! an answered create survives a crash of its replica or of the database.
 //! The rate limits live here too, in an unlogged table, so that spreading a
 //! burst over replicas does not multiply anyone's allowance.
@@ -14,9 +14,11 @@
 //! reading and writing rows take, which never conflict with one another
 //! (in what order a statement takes them is PostgreSQL's to decide);
 //! between them only row locks can make one wait for another, and those
-//! are taken in one order: a create locks its caller's key, then its
-//! organization's row; a delete locks its caller's key and the doomed key
-//! together, in id order, then the organization's row. A reset is the one
+//! are taken in one order: a group of creates locks its callers' keys in
+//! id order, then its one organization's row; a delete locks its caller's
+//! key and the doomed key together, in id order, then the organization's
+//! row; every statement that changes data then locks the version row
+//! last, in its triggers. A reset is the one
 //! statement that takes strong table locks: all four tables, in the order
 //! of `RESET_LOCK_ORDER`, each wait cut short by a lock timeout well
 //! under the server's `deadlock_timeout`. When one runs out (a slow
@@ -34,6 +36,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 
 use crate::store::error::StoreError;
 
+mod creates;
 mod error;
 mod limiter;
 mod operations;
@@ -59,6 +62,7 @@ pub const DEFAULT_POOL_SIZE: usize = 8;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    creates: std::sync::Arc<creates::Creates>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -87,11 +91,16 @@ impl PgStore {
                     .unwrap_or_default();
                 StoreError::Failed(format!("invalid database URL: {e}{cause}"))
             })?;
-        // Answered writes must be on disk, whatever the server's default;
-        // options the URL gives are kept.
+        // Answered writes must be on disk, whatever the server's default.
+        // Every statement of the store is written for an index; but the
+        // planner's statistics lag a table that grows by thousands of keys
+        // a second, and with those of a small table it planned each key
+        // lookup as a scan of every key (measured: a thousand full scans in
+        // five seconds of creates). Options the URL gives are kept.
+        let ours = "-c synchronous_commit=on -c enable_seqscan=off -c jit=off";
         let options = match config.get_options() {
-            Some(given) => format!("{given} -c synchronous_commit=on"),
-            None => "-c synchronous_commit=on".to_owned(),
+            Some(given) => format!("{given} {ours}"),
+            None => ours.to_owned(),
         };
         config
             .application_name("alphamoon-sandbox")
@@ -121,7 +130,10 @@ impl PgStore {
             .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(StoreError::failed)?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            creates: std::sync::Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }

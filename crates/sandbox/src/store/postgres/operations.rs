@@ -8,7 +8,7 @@ use crate::model::control_state::{ControlCommand, ControlRefusal, ControlState};
 use crate::model::keys::SecretHash;
 use crate::model::org::{Org, StoredKey};
 use crate::model::rate_limit::RateLimit;
-use crate::store::columns::{KEY_COLUMNS, scopes_to_column};
+use crate::store::columns::KEY_COLUMNS;
 use crate::store::contract::{Acting, KeysPage, SeededOrg, Store, Versioned, Write};
 use crate::store::error::{StoreError, StoreFuture};
 use crate::store::limiter::Limiter;
@@ -34,57 +34,7 @@ impl Store for PgStore {
         key: &'a StoredKey,
         secret_hash: &'a SecretHash,
     ) -> StoreFuture<'a, Write<i64>> {
-        Box::pin(async move {
-            let client = self.client().await?;
-            // One statement, so one round trip and one transaction, which
-            // reads the clock it checks the caller and stamps the key by.
-            // `FOR SHARE` makes a concurrent delete of the caller wait for
-            // this insert, or makes this insert see the delete and do
-            // nothing.
-            let statement = client
-                .prepare_cached(&format!(
-                    "WITH clock AS (SELECT {} AS now), caller AS (
-                         SELECT 1 FROM api_keys
-                         WHERE id = $1 AND exp > (SELECT now FROM clock) FOR SHARE
-                     ), added AS (
-                         INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
-                         SELECT $3, $4, $5, $6, clock.now, $7, $8 FROM caller, clock
-                         WHERE $7 > clock.now
-                         RETURNING org_id
-                     ), counted AS (
-                         UPDATE orgs SET key_count = key_count + 1
-                         WHERE id IN (SELECT org_id FROM added)
-                         RETURNING 1
-                     )
-                     SELECT EXISTS (SELECT 1 FROM caller), (SELECT now FROM clock),
-                            EXISTS (SELECT 1 FROM counted)",
-                    clock_now_sql("$2")
-                ))
-                .await
-                .map_err(pg_error)?;
-            let row = client
-                .query_one(
-                    &statement,
-                    &[
-                        &caller.key_id,
-                        &Utc::now().timestamp_millis(),
-                        &key.id,
-                        &key.org_id,
-                        &key.name,
-                        &scopes_to_column(&key.scopes),
-                        &key.exp,
-                        &secret_hash.as_slice(),
-                    ],
-                )
-                .await
-                .map_err(pg_error)?;
-            let (live, now, added): (bool, i64, bool) = (row.get(0), row.get(1), row.get(2));
-            Ok(match (live, added) {
-                (false, _) => Write::CallerGone,
-                (true, false) => Write::BornExpired,
-                (true, true) => Write::Done(now),
-            })
-        })
+        Box::pin(self.create_in_group(caller.key_id, key, secret_hash))
     }
 
     fn authenticate<'a>(
