@@ -31,7 +31,7 @@ use crate::model::org::{StoredKey, statuses_hold};
 const MAX_LOOKUPS: usize = 65_536;
 
 /// The most keys one version keeps in remembered pages, all pages
-/// together.
+/// together, an empty page counting as one.
 const MAX_PAGE_KEYS: usize = 100_000;
 
 /// The read model of one process. See the module's documentation.
@@ -126,11 +126,14 @@ impl View {
     }
 
     fn remember_page(&self, org_id: &str, offset: u64, limit: u64, page: &Arc<Page>) {
+        // An empty page (an offset past the end) counts as one key, so
+        // that pages of nothing cannot pile up without bound either.
+        let weight = page.keys.len().max(1);
         let mut pages = lock(&self.pages);
-        if pages.keys_held + page.keys.len() > MAX_PAGE_KEYS {
+        if pages.keys_held + weight > MAX_PAGE_KEYS {
             return;
         }
-        pages.keys_held += page.keys.len();
+        pages.keys_held += weight;
         pages
             .by_org
             .entry(org_id.to_owned())
@@ -210,21 +213,20 @@ impl ReadModel {
         lock(&self.latest).clone()
     }
 
-    /// The view of `version`: the latest one if it is of that version; a
-    /// new one that becomes the latest if `version` is newer; or, for a
-    /// read that was overtaken by a newer one, a view of its own that no
-    /// other request will use.
+    /// The view of `version`: the latest one if it is of that version,
+    /// else a new one that becomes the latest. Even a lower version
+    /// replaces it: only an equal version is ever trusted, so an
+    /// overtaken read costs the next request a fresh read at most, while a
+    /// version seen to go down (a database restored under the process)
+    /// drops everything read before.
     fn view_at(&self, version: i64, control: ControlState) -> Arc<View> {
         let mut latest = lock(&self.latest);
-        match &*latest {
-            Some(view) if view.version == version => Arc::clone(view),
-            Some(view) if view.version > version => Arc::new(View::new(version, control)),
-            _ => {
-                let view = Arc::new(View::new(version, control));
-                *latest = Some(Arc::clone(&view));
-                view
-            }
+        if let Some(view) = latest.as_ref().filter(|view| view.version == version) {
+            return Arc::clone(view);
         }
+        let view = Arc::new(View::new(version, control));
+        *latest = Some(Arc::clone(&view));
+        view
     }
 }
 

@@ -106,3 +106,49 @@ async fn creates_at_once_are_checked_and_answered_each_on_its_own() {
     assert_eq!(total, 1 + 3 + made as u64);
     assert_eq!(listed.len() as u64, total);
 }
+
+/// Only a write that changed rows moves the store's version, so a delete
+/// that found nothing, or a create refused in its own transaction, leaves
+/// every process's reads valid; one that changed something moves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_write_that_changed_rows_moves_the_version() {
+    let store = support::fresh_store().await;
+    let (org, admin_secret) = create_org(&*store, "Acme").await.expect("org");
+    let admin = store
+        .key_by_secret_hash(&keys::hash(&admin_secret))
+        .await
+        .expect("lookup")
+        .expect("admin");
+    let caller = Acting { key_id: &admin.id };
+    let before = store.version().await.expect("version");
+    let missing = store
+        .delete_key(caller, &org.id, &"0".repeat(32))
+        .await
+        .expect("delete");
+    assert_eq!(missing, Write::Done(false));
+    let key = StoredKey {
+        id: keys::new_id().expect("id"),
+        org_id: org.id.clone(),
+        name: "refused".to_owned(),
+        scopes: vec![ADMIN_SCOPE],
+        created_at: 0,
+        exp: 1,
+    };
+    let refused = store
+        .insert_key_as(caller, &key, &keys::hash("refused"))
+        .await
+        .expect("create");
+    assert_eq!(refused, Write::BornExpired);
+    assert_eq!(store.version().await.expect("version"), before);
+
+    let key = StoredKey {
+        exp: chrono::Utc::now().timestamp() + 3600,
+        ..key
+    };
+    let made = store
+        .insert_key_as(caller, &key, &keys::hash("made"))
+        .await
+        .expect("create");
+    assert!(matches!(made, Write::Done(_)), "{made:?}");
+    assert!(store.version().await.expect("version") > before);
+}

@@ -8,9 +8,9 @@
 //! round trip, one flush, one update of each hot row for the whole group.
 //! Each create is still checked on its own: its caller must still exist
 //! and be unexpired, and its `exp` still ahead, by the clock in the
-//! statement. A group that fails as a whole (say, on a duplicate secret)
-//! is tried again one create at a time, so that one bad create fails
-//! alone.
+//! statement. A group that fails as a whole on something one create
+//! brought (a duplicate secret, say) is tried again one create at a time,
+//! so that one bad create fails alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,15 +106,20 @@ impl PgStore {
                     break;
                 }
                 let mut by_org: HashMap<String, Vec<Queued>> = HashMap::new();
-                for create in queued {
+                // A create whose request is gone (timed out, cut off) is not
+                // made: nobody would ever learn its secret.
+                for create in queued.into_iter().filter(|c| !c.answer.is_closed()) {
                     by_org
                         .entry(create.key.org_id.clone())
                         .or_default()
                         .push(create);
                 }
-                for group in by_org.into_values() {
-                    self.write_group(group).await;
-                }
+                // Each organization's group on a connection of its own, so
+                // that one waiting for a lock does not hold up the others.
+                futures_util::future::join_all(
+                    by_org.into_values().map(|group| self.write_group(group)),
+                )
+                .await;
             }
             drop(stand_down);
             // A create queued after the last group but before the
@@ -133,7 +138,10 @@ impl PgStore {
                     let _ = create.answer.send(Ok(outcome));
                 }
             }
-            Err(_) if group.len() > 1 => {
+            // A group that failed on something one create brought (a
+            // secret taken, say) is tried one create at a time; one that
+            // found the database unavailable fails as a whole, at once.
+            Err(StoreError::Failed(_)) if group.len() > 1 => {
                 for create in group {
                     let outcome = self
                         .insert_group(std::slice::from_ref(&create))

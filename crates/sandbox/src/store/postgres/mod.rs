@@ -96,8 +96,12 @@ impl PgStore {
         // planner's statistics lag a table that grows by thousands of keys
         // a second, and with those of a small table it planned each key
         // lookup as a scan of every key (measured: a thousand full scans in
-        // five seconds of creates). Options the URL gives are kept.
-        let ours = "-c synchronous_commit=on -c enable_seqscan=off -c jit=off";
+        // five seconds of creates). Every write is one statement that
+        // updates shared rows (an organization's, the version's), which
+        // under a stricter default isolation would fail whenever two met,
+        // so each runs READ COMMITTED. Options the URL gives are kept.
+        let ours = "-c synchronous_commit=on -c enable_seqscan=off -c jit=off \
+                    -c default_transaction_isolation=read\\ committed";
         let options = match config.get_options() {
             Some(given) => format!("{given} {ours}"),
             None => ours.to_owned(),

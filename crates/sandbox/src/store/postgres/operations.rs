@@ -218,13 +218,15 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(pg_error)?;
-                Self::insert_rows(&tx, &seeded.keys).await.map_err(|e| {
-                    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                        StoreError::SecretTaken
-                    } else {
-                        pg_error(e)
-                    }
-                })?;
+                Self::insert_rows(&tx, &seeded.keys, false)
+                    .await
+                    .map_err(|e| {
+                        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                            StoreError::SecretTaken
+                        } else {
+                            pg_error(e)
+                        }
+                    })?;
             }
             tx.commit().await.map_err(pg_error)?;
             Ok(true)
@@ -239,17 +241,7 @@ impl Store for PgStore {
         Box::pin(async move {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
-            Self::insert_rows(&tx, keys).await.map_err(pg_error)?;
-            let org_ids: Vec<&str> = keys.iter().map(|(k, _)| k.org_id.as_str()).collect();
-            tx.execute(
-                "UPDATE orgs SET key_count = key_count + added.n
-                 FROM (SELECT org_id, count(*) AS n FROM unnest($1::text[]) AS t(org_id)
-                       GROUP BY org_id) AS added
-                 WHERE orgs.id = added.org_id",
-                &[&org_ids],
-            )
-            .await
-            .map_err(pg_error)?;
+            Self::insert_rows(&tx, keys, true).await.map_err(pg_error)?;
             tx.commit().await.map_err(pg_error)
         })
     }

@@ -8,11 +8,13 @@ use crate::store::columns::{scopes_from_column, scopes_to_column};
 use super::PgStore;
 
 impl PgStore {
-    /// Inserts `keys` in one statement, leaving the organizations' counts
-    /// to the caller.
+    /// Inserts `keys` in one statement; with `counted`, the same statement
+    /// adds them to their organizations' counts, so that it locks the
+    /// organizations' rows before the version row, as every write does.
     pub(super) async fn insert_rows(
         tx: &deadpool_postgres::Transaction<'_>,
         keys: &[(StoredKey, SecretHash)],
+        counted: bool,
     ) -> Result<u64, tokio_postgres::Error> {
         let column = |f: fn(&StoredKey) -> String| -> Vec<String> {
             keys.iter().map(|(key, _)| f(key)).collect()
@@ -26,10 +28,21 @@ impl PgStore {
         let created: Vec<i64> = keys.iter().map(|(k, _)| k.created_at).collect();
         let exps: Vec<i64> = keys.iter().map(|(k, _)| k.exp).collect();
         let hashes: Vec<&[u8]> = keys.iter().map(|(_, h)| h.as_slice()).collect();
-        tx.execute(
-            "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
+        let insert = "INSERT INTO api_keys (id, org_id, name, scopes, created_at, exp, secret_hash)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                  $5::bigint[], $6::bigint[], $7::bytea[])",
+                                  $5::bigint[], $6::bigint[], $7::bytea[])";
+        let statement = if counted {
+            format!(
+                "WITH added AS ({insert} RETURNING org_id)
+                 UPDATE orgs SET key_count = key_count + c.n
+                 FROM (SELECT org_id, count(*) AS n FROM added GROUP BY org_id) AS c
+                 WHERE orgs.id = c.org_id"
+            )
+        } else {
+            insert.to_owned()
+        };
+        tx.execute(
+            &statement,
             &[&ids, &org_ids, &names, &scopes, &created, &exps, &hashes],
         )
         .await

@@ -47,7 +47,7 @@ CREATE TABLE sandbox_control (
 ",
     "
 -- The store's version (`Store::version`): moved up by every statement that
--- changes the data, from any replica, by these triggers, so that no write
+-- changes data, from any replica, by these triggers, so that no write
 -- can forget it. A replica may answer from what it read at a version for
 -- as long as the version stays the same.
 CREATE TABLE sandbox_version (
@@ -55,17 +55,53 @@ CREATE TABLE sandbox_version (
     n  BIGINT NOT NULL
 );
 INSERT INTO sandbox_version (id, n) VALUES (1, 0);
+-- Only statements that changed rows move it: a delete that found nothing
+-- or a create refused in its statement leaves every replica's reads valid.
 CREATE FUNCTION sandbox_version_move() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE sandbox_version SET n = n + 1;
     RETURN NULL;
 END $$;
-CREATE TRIGGER api_keys_move_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-    ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
-CREATE TRIGGER orgs_move_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-    ON orgs FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
-CREATE TRIGGER sandbox_control_move_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-    ON sandbox_control FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
+CREATE FUNCTION sandbox_version_move_if_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM changed) THEN
+        UPDATE sandbox_version SET n = n + 1;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER api_keys_insert_moves_version AFTER INSERT ON api_keys
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER api_keys_update_moves_version AFTER UPDATE ON api_keys
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER api_keys_delete_moves_version AFTER DELETE ON api_keys
+    REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER api_keys_truncate_moves_version AFTER TRUNCATE ON api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
+CREATE TRIGGER orgs_insert_moves_version AFTER INSERT ON orgs
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER orgs_update_moves_version AFTER UPDATE ON orgs
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER orgs_delete_moves_version AFTER DELETE ON orgs
+    REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER orgs_truncate_moves_version AFTER TRUNCATE ON orgs
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
+CREATE TRIGGER sandbox_control_insert_moves_version AFTER INSERT ON sandbox_control
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER sandbox_control_update_moves_version AFTER UPDATE ON sandbox_control
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER sandbox_control_delete_moves_version AFTER DELETE ON sandbox_control
+    REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move_if_changed();
+CREATE TRIGGER sandbox_control_truncate_moves_version AFTER TRUNCATE ON sandbox_control
+    FOR EACH STATEMENT EXECUTE FUNCTION sandbox_version_move();
 ",
 ];
 
