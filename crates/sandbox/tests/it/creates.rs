@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use alphamoon_sandbox::store::{Acting, Write};
-use alphamoon_sandbox::{ADMIN_SCOPE, Store, StoredKey, create_org, issue_key, keys};
+use alphamoon_sandbox::{ADMIN_SCOPE, Org, Store, StoredKey, create_org, issue_key, keys};
 
 use crate::support;
 
 const PER_CALLER: usize = 6;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn creates_at_once_are_checked_and_answered_each_on_its_own() {
+/// A fresh store holding one organization, and its admin key.
+async fn store_with_org() -> (Arc<dyn Store>, Org, StoredKey) {
     let store = support::fresh_store().await;
     let (org, admin_secret) = create_org(&*store, "Acme").await.expect("org");
     let admin = store
@@ -21,6 +21,12 @@ async fn creates_at_once_are_checked_and_answered_each_on_its_own() {
         .await
         .expect("lookup")
         .expect("admin");
+    (store, org, admin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_at_once_are_checked_and_answered_each_on_its_own() {
+    let (store, org, admin) = store_with_org().await;
     let exp = chrono::Utc::now().timestamp() + 3600;
     let mut callers = Vec::new();
     for i in 0..4 {
@@ -112,13 +118,7 @@ async fn creates_at_once_are_checked_and_answered_each_on_its_own() {
 /// every process's reads valid; one that changed something moves it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_write_that_changed_rows_moves_the_version() {
-    let store = support::fresh_store().await;
-    let (org, admin_secret) = create_org(&*store, "Acme").await.expect("org");
-    let admin = store
-        .key_by_secret_hash(&keys::hash(&admin_secret))
-        .await
-        .expect("lookup")
-        .expect("admin");
+    let (store, org, admin) = store_with_org().await;
     let caller = Acting { key_id: &admin.id };
     let before = store.version().await.expect("version");
     let missing = store

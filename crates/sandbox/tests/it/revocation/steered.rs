@@ -49,9 +49,7 @@ impl Steered {
         };
         (store, Steering { found, release })
     }
-}
 
-impl Steered {
     fn next_version(&self) -> i64 {
         self.versions.fetch_add(1, Ordering::Relaxed)
     }
