@@ -96,7 +96,11 @@ impl Page {
         {
             return bytes.clone();
         }
-        let bytes = Bytes::from(write(self));
+        let mut written = write(self);
+        // Kept for as long as the version stands: without the slack an
+        // answer is written into.
+        written.shrink_to_fit();
+        let bytes = Bytes::from(written);
         *lock(&self.written) = Some((statuses_hold(&self.keys, now), bytes.clone()));
         bytes
     }
@@ -244,4 +248,47 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_of_nothing_count_toward_the_bound() {
+        let view = View::new(1, ControlState::default());
+        let empty = Arc::new(Page::new(Vec::new(), 0));
+        for offset in 0..(MAX_PAGE_KEYS as u64 + 10) {
+            view.remember_page("org", offset, 1, &empty);
+        }
+        let pages = lock(&view.pages);
+        assert_eq!(pages.keys_held, MAX_PAGE_KEYS);
+        assert_eq!(pages.by_org["org"].len(), MAX_PAGE_KEYS);
+    }
+
+    #[test]
+    fn a_written_page_is_reused_only_while_its_statuses_hold() {
+        let key = StoredKey {
+            id: "k".to_owned(),
+            org_id: "org".to_owned(),
+            name: "k".to_owned(),
+            scopes: Vec::new(),
+            created_at: 0,
+            exp: 100,
+        };
+        let page = Page::new(vec![key], 1);
+        let mut writes = 0;
+        let mut write = |page: &Page, now: i64| {
+            page.written_at(now, |_| {
+                writes += 1;
+                format!("written at {now}").into_bytes()
+            })
+        };
+        assert_eq!(write(&page, 10), "written at 10");
+        assert_eq!(write(&page, 99), "written at 10");
+        // At its `exp` the key has expired: written again.
+        assert_eq!(write(&page, 100), "written at 100");
+        assert_eq!(write(&page, 5_000), "written at 100");
+        assert_eq!(writes, 2);
+    }
 }
