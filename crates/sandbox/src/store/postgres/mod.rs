@@ -5,8 +5,9 @@
 //! request reads the store's version (see `read_model`) or its key from the
 //! database, and a write made for a caller locks the caller's row (`FOR
 //! SHARE`) in the write's own statement, so a delete committed through any
-//! replica is seen by the next request to every replica. Commits wait for the WAL flush (`synchronous_commit = on`), so
-//! an answered create survives a crash of its replica or of the database.
+//! replica is seen by the next request to every replica. Commits wait for
+//! the WAL flush (`synchronous_commit = on`), so an answered create
+//! survives a crash of its replica or of the database.
 //! The rate limits live here too, in an unlogged table, so that spreading a
 //! burst over replicas does not multiply anyone's allowance.
 //!
@@ -18,8 +19,8 @@
 //! id order, then its one organization's row; a delete locks its caller's
 //! key and the doomed key together, in id order, then the organization's
 //! row; every statement that changes data then locks the version row
-//! last, in its triggers. A reset is the one
-//! statement that takes strong table locks: all four tables, in the order
+//! last, in its triggers. A reset is the one statement that takes strong
+//! table locks: all four tables, in the order
 //! of `RESET_LOCK_ORDER`, each wait cut short by a lock timeout well
 //! under the server's `deadlock_timeout`. When one runs out (a slow
 //! reader such as `pg_dump`, or a statement that holds one table and
